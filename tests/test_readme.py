@@ -1,0 +1,27 @@
+"""The README says what the code does: its settings table and its test command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from config.settings import Settings
+
+ROOT = Path(__file__).parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_settings_table_matches_the_settings_model() -> None:
+    rows = re.findall(r"^\| `PANODOCK_(\w+)` \|\s*`?([^|`]*?)`?\s*\| (.+) \|$", README, re.M)
+    documented = {name.lower(): (default.strip(), text.strip()) for name, default, text in rows}
+    assert set(documented) == set(Settings.model_fields)
+    for name, field in Settings.model_fields.items():
+        default = "" if field.default is None else str(field.default)
+        assert documented[name] == (default, field.description), name
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    blocks = re.findall(r"```bash\n(.+?)\n```", README, re.S)
+    test_command = next(b for b in blocks if "pytest" in b)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test_command in ci.splitlines()

@@ -1,0 +1,1 @@
+"""Orchestration: ledger, object storage, the dramatiq actors, the service and its CLI."""

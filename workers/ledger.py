@@ -1,0 +1,240 @@
+"""The durable ledger: every capture, its files, its state and its history, in Redis.
+
+Redis is the one store the watcher and every worker host share, and panodock runs it with
+append-only persistence, so the ledger survives restarts. Keys (namespace ``panodock``)::
+
+    capture:<id>       JSON of a Capture
+    history:<id>       list of JSON Events, oldest first
+    state:<state>      sorted set of capture ids by time of entering the state
+    captures           sorted set of every capture id by creation time
+    blob:<sha256>      id of the first capture that brought this file (dedupe)
+    seen               hash "<path>|<size>|<mtime_ns>" -> capture id (skip re-hashing)
+
+State changes are optimistic transactions (WATCH/MULTI), so two processes moving the same
+capture cannot both win: ``transition(..., expect=...)`` returns None when the capture is
+not in an expected state, which is how "published exactly once" is enforced.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import redis
+from pydantic import BaseModel, Field
+
+from config.errors import PanodockError
+
+
+class CaptureNotFound(PanodockError):
+    """No capture in the ledger matches the given id."""
+
+
+class State(StrEnum):
+    """Where a capture is in its life."""
+
+    RECEIVED = "received"
+    ARCHIVED = "archived"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    QUARANTINED = "quarantined"
+
+
+#: States after which nothing happens without a person asking for it.
+FINAL = frozenset({State.PUBLISHED, State.FAILED, State.QUARANTINED})
+
+
+class RawFile(BaseModel):
+    """One original file of a capture, as archived."""
+
+    name: str
+    sha256: str
+    size: int
+    key: str
+
+
+class Capture(BaseModel):
+    """A capture: one scene's worth of original files and where it is in the pipeline."""
+
+    id: str
+    state: State = State.RECEIVED
+    stage: str | None = None
+    reason: str | None = None
+    site: str
+    scene: str
+    source: str = Field(description="Where the watcher found it, for the technician.")
+    files: list[RawFile]
+    sidecar: str | None = Field(None, description="Name of the capture.json among files.")
+    version: str | None = None
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class Event(BaseModel):
+    """One line of a capture's history."""
+
+    at: datetime
+    state: State
+    stage: str | None = None
+    detail: str | None = None
+
+
+class Ledger:
+    """Capture records in Redis (see module docstring)."""
+
+    def __init__(self, *, client: redis.Redis, namespace: str = "panodock") -> None:
+        self.client = client
+        self.ns = namespace
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.ns, *parts))
+
+    # -- creating and reading -------------------------------------------------------------
+
+    def create(self, capture: Capture, *, detail: str | None = None) -> bool:
+        """Record a new capture; False (and nothing written) if the id exists already."""
+        now = time.time()
+        if not self.client.set(self._k("capture", capture.id), capture.model_dump_json(), nx=True):
+            return False
+        event = Event(at=capture.created_at, state=capture.state, detail=detail)
+        pipe = self.client.pipeline()
+        pipe.rpush(self._k("history", capture.id), event.model_dump_json())
+        pipe.zadd(self._k("captures"), {capture.id: now})
+        pipe.zadd(self._k("state", capture.state), {capture.id: now})
+        pipe.execute()
+        return True
+
+    def get(self, capture_id: str) -> Capture:
+        """The capture with exactly this id."""
+        raw = self.client.get(self._k("capture", capture_id))
+        if raw is None:
+            raise CaptureNotFound(f"no capture {capture_id} in the ledger")
+        return Capture.model_validate_json(raw)
+
+    def find(self, id_or_prefix: str) -> Capture:
+        """The capture whose id is, or starts with, the argument (as `git` does with hashes)."""
+        try:
+            return self.get(id_or_prefix)
+        except CaptureNotFound:
+            pass
+        matches = [
+            cid
+            for cid in self.client.zrange(self._k("captures"), 0, -1)
+            if as_text(cid).startswith(id_or_prefix)
+        ]
+        if len(matches) == 1:
+            return self.get(as_text(matches[0]))
+        if not matches:
+            raise CaptureNotFound(f"no capture {id_or_prefix} in the ledger")
+        raise CaptureNotFound(f"{id_or_prefix} is ambiguous: {len(matches)} captures start so")
+
+    def history(self, capture_id: str) -> list[Event]:
+        """Every event of a capture, oldest first."""
+        rows = self.client.lrange(self._k("history", capture_id), 0, -1)
+        return [Event.model_validate_json(r) for r in rows]
+
+    def in_state(
+        self, state: State, *, limit: int = 50, newest_first: bool = True
+    ) -> list[Capture]:
+        """Captures currently in ``state``."""
+        key = self._k("state", state)
+        ids = (
+            self.client.zrevrange(key, 0, limit - 1)
+            if newest_first
+            else self.client.zrange(key, 0, limit - 1)
+        )
+        return [self.get(as_text(i)) for i in ids]
+
+    def counts(self) -> dict[State, int]:
+        """How many captures are in each state."""
+        pipe = self.client.pipeline()
+        for state in State:
+            pipe.zcard(self._k("state", state))
+        return dict(zip(State, pipe.execute(), strict=True))
+
+    # -- changing -------------------------------------------------------------------------
+
+    def transition(
+        self,
+        capture_id: str,
+        state: State,
+        *,
+        stage: str | None = None,
+        reason: str | None = None,
+        detail: str | None = None,
+        expect: Iterable[State] | None = None,
+        **changes: object,
+    ) -> Capture | None:
+        """Move a capture to ``state`` and append the event to its history.
+
+        Returns the updated capture, or None when ``expect`` is given and the capture is in
+        none of those states (another process got there first).
+        """
+        allowed = None if expect is None else frozenset(expect)
+        key = self._k("capture", capture_id)
+        while True:
+            with self.client.pipeline() as pipe:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        raise CaptureNotFound(f"no capture {capture_id} in the ledger")
+                    capture = Capture.model_validate_json(raw)
+                    if allowed is not None and capture.state not in allowed:
+                        return None
+                    previous = capture.state
+                    now = datetime.now(UTC)
+                    updated = capture.model_copy(
+                        update={
+                            "state": state,
+                            "stage": stage,
+                            "reason": reason,
+                            "updated_at": now,
+                            **changes,
+                        }
+                    )
+                    event = Event(at=now, state=state, stage=stage, detail=detail or reason)
+                    pipe.multi()
+                    pipe.set(key, updated.model_dump_json())
+                    pipe.rpush(self._k("history", capture_id), event.model_dump_json())
+                    if previous != state:
+                        pipe.zrem(self._k("state", previous), capture_id)
+                        pipe.zadd(self._k("state", state), {capture_id: now.timestamp()})
+                    pipe.execute()
+                    return updated
+                except redis.WatchError:
+                    continue
+
+    def note(self, capture_id: str, detail: str) -> None:
+        """Add a line to a capture's history without changing its state."""
+        capture = self.get(capture_id)
+        event = Event(at=datetime.now(UTC), state=capture.state, stage=capture.stage, detail=detail)
+        self.client.rpush(self._k("history", capture_id), event.model_dump_json())
+
+    # -- dedupe ---------------------------------------------------------------------------
+
+    def claim_blob(self, sha256: str, capture_id: str) -> str:
+        """Record that ``capture_id`` brought this file; returns the first capture that did."""
+        key = self._k("blob", sha256)
+        self.client.set(key, capture_id, nx=True)
+        owner = self.client.get(key)
+        return as_text(owner) if owner else capture_id
+
+    def seen(self, fingerprint: str) -> str | None:
+        """Capture id recorded for a file fingerprint (path, size, mtime), if any."""
+        value = self.client.hget(self._k("seen"), fingerprint)
+        return as_text(value) if value else None
+
+    def remember(self, fingerprint: str, capture_id: str) -> None:
+        """Record a file fingerprint so a rescan does not hash the file again."""
+        self.client.hset(self._k("seen"), fingerprint, capture_id)
+
+
+def as_text(value: object) -> str:
+    """A Redis reply as text, whether the client decodes responses or not."""
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,330 @@
+"""Process one capture: from archived originals to a live scene.
+
+Stages, each recorded in the ledger: metadata -> validate -> tiles -> previews -> publish.
+The scene version is a hash of the originals' sha256s, the pipeline version and every
+setting that changes the output, so a retried or redelivered job computes the same keys,
+finds ``scene.json`` already written and only makes sure the pointer is swapped; the
+ledger's conditional transition makes "published" happen once per capture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from config.errors import PreconditionFailed, QuarantineError
+from ingest.gpano import GPano
+from ingest.image import check_size, decode_image, probe_image
+from ingest.metadata import ImageMetadata, read_metadata
+from ingest.sidecar import Sidecar, parse_sidecar
+from stitching.equirect import CroppedArea, place_cropped, validate_area
+from stitching.rotation import pose_rotation
+from tiling.cube import CubeProjector
+from tiling.pyramid import choose_layout
+from workers.keys import SceneKeys
+from workers.ledger import Capture, Ledger, RawFile, State
+from workers.manifest import (
+    CurrentPointer,
+    Heading,
+    Levelling,
+    SceneManifest,
+    SourceFile,
+    viewer_configs,
+)
+from workers.render import render_scene
+from workers.storage.base import ObjectStore
+
+log = logging.getLogger(__name__)
+
+#: Bump when a change alters published pixels or layout: it changes every version hash.
+PIPELINE_VERSION = "panodock-equirect/1"
+#: The aspect tolerance of a full 2:1 panorama (cameras emit e.g. 5376x2688 exactly, but
+#: some editors round one side).
+ASPECT_TOLERANCE = 0.01
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".tif", ".tiff", ".png")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderSettings:
+    """The settings that change published output (all of them enter the version hash)."""
+
+    tile_size: int | None
+    jpeg_quality: int
+    equirect_max_width: int
+    max_input_pixels: int
+
+
+class Pipeline:
+    """Runs captures through the stages; one instance per worker process."""
+
+    def __init__(
+        self,
+        *,
+        store: ObjectStore,
+        ledger: Ledger,
+        render: RenderSettings,
+        projector: CubeProjector | None = None,
+    ) -> None:
+        self.store = store
+        self.ledger = ledger
+        self.render = render
+        self.projector = projector or CubeProjector()
+
+    def process(self, capture_id: str) -> None:
+        """Process a capture; CaptureErrors propagate for the caller to record."""
+        capture = self.ledger.transition(
+            capture_id,
+            State.PROCESSING,
+            stage="metadata",
+            expect={State.RECEIVED, State.ARCHIVED, State.QUEUED, State.PROCESSING, State.FAILED},
+        )
+        if capture is None:
+            current = self.ledger.get(capture_id)
+            log.info("capture %s is %s already; nothing to do", capture_id, current.state)
+            return
+        capture = capture.model_copy(update={"attempts": capture.attempts + 1})
+        sidecar = self._sidecar(capture)
+        image_file = _image_file(capture, sidecar)
+        data = self.store.get(image_file.key)
+        info = probe_image(data, name=image_file.name)
+        check_size(info, name=image_file.name, max_pixels=self.render.max_input_pixels)
+        meta = read_metadata(data)
+
+        keys = SceneKeys(capture.site, capture.scene, self.version(capture))
+        if self.store.exists(keys.manifest):
+            self.ledger.note(capture_id, f"version {keys.version} was complete already")
+        else:
+            self._stage(capture_id, "validate")
+            image = decode_image(data, name=image_file.name)
+            try:
+                equirect, partial = self._equirect(image, meta)
+            except QuarantineError as exc:
+                raise QuarantineError(f"{image_file.name}: {exc}") from exc
+            manifest = self._build(capture, keys, equirect, partial, meta, sidecar)
+            self._stage(capture_id, "publish")
+            self.store.put(keys.manifest, manifest.to_json(), content_type="application/json")
+        self._swap_pointer(keys, capture)
+        done = self.ledger.transition(
+            capture_id,
+            State.PUBLISHED,
+            expect={State.PROCESSING},
+            version=keys.version,
+            detail=f"published {keys.prefix}",
+        )
+        if done is None:
+            log.info("capture %s was published by another worker", capture_id)
+        else:
+            log.info("capture %s published: %s", capture_id, keys.current)
+
+    def version(self, capture: Capture) -> str:
+        """Version id: hash of the originals, the pipeline and the output settings."""
+        blob = json.dumps(
+            {
+                "files": sorted(f.sha256 for f in capture.files),
+                "pipeline": PIPELINE_VERSION,
+                "render": [
+                    self.render.tile_size,
+                    self.render.jpeg_quality,
+                    self.render.equirect_max_width,
+                ],
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def _stage(self, capture_id: str, stage: str) -> None:
+        self.ledger.transition(capture_id, State.PROCESSING, stage=stage)
+
+    def _sidecar(self, capture: Capture) -> Sidecar | None:
+        if capture.sidecar is None:
+            return None
+        entry = next(f for f in capture.files if f.name == capture.sidecar)
+        return parse_sidecar(self.store.get(entry.key))
+
+    def _equirect(self, image: np.ndarray, meta: ImageMetadata) -> tuple[np.ndarray, bool]:
+        """A full 2:1 canvas from the decoded image, or a QuarantineError saying why not."""
+        height, width = image.shape[:2]
+        area = _cropped_area(meta.gpano)
+        if area is not None:
+            validate_area(area)
+            scale = width / area.width
+            canvas = round(area.full_width * scale) * round(area.full_height * scale)
+            if canvas > self.render.max_input_pixels:
+                raise QuarantineError(
+                    f"GPano says the full panorama is {area.full_width}x{area.full_height} "
+                    f"({canvas / 1e6:.0f} MP at this image's scale), above the limit of "
+                    f"{self.render.max_input_pixels / 1e6:.0f} MP"
+                )
+            return place_cropped(image, area), True
+        if abs(width / height - 2.0) > 2.0 * ASPECT_TOLERANCE:
+            raise QuarantineError(
+                f"image is {width}x{height} (aspect {width / height:.2f}:1), not a 2:1 "
+                "equirectangular panorama, and has no GPano cropped-area fields saying which "
+                "part of the sphere it covers; export it from the camera app as a full 360x180 "
+                "panorama"
+            )
+        return image, False
+
+    def _build(
+        self,
+        capture: Capture,
+        keys: SceneKeys,
+        equirect: np.ndarray,
+        partial: bool,
+        meta: ImageMetadata,
+        sidecar: Sidecar | None,
+    ) -> SceneManifest:
+        levelling, heading = _orientation(meta, sidecar)
+        rotation = None
+        if levelling.pitch_deg or levelling.roll_deg:
+            rotation = pose_rotation(levelling.pitch_deg, levelling.roll_deg)
+        layout = choose_layout(equirect.shape[1], self.render.tile_size)
+        result = render_scene(
+            equirect,
+            store=self.store,
+            keys=keys,
+            layout=layout,
+            projector=self.projector,
+            rotation=rotation,
+            quality=self.render.jpeg_quality,
+            equirect_max_width=self.render.equirect_max_width,
+            on_stage=lambda stage: self._stage(capture.id, stage),
+        )
+        device = " ".join(p for p in (meta.make, meta.model) if p) or None
+        captured_at = (sidecar.captured_at if sidecar else None) or meta.datetime_original
+        return SceneManifest(
+            site=capture.site,
+            scene=capture.scene,
+            version=keys.version,
+            base=keys.prefix,
+            capture_id=capture.id,
+            created_at=datetime.now(UTC),
+            captured_at=captured_at,
+            device=device,
+            pipeline=PIPELINE_VERSION,
+            sources=[SourceFile(name=f.name, sha256=f.sha256, key=f.key) for f in capture.files],
+            source_size=(int(equirect.shape[1]), int(equirect.shape[0])),
+            partial=partial,
+            levelling=levelling,
+            heading=heading,
+            tiles=result.tiles,
+            preview=result.preview,
+            thumb=result.thumb,
+            equirect=result.equirect,
+            viewers=viewer_configs(keys, result.tiles, heading.heading_deg),
+            metadata=_public_metadata(meta, sidecar),
+            warnings=list(meta.warnings),
+        )
+
+    def _swap_pointer(self, keys: SceneKeys, capture: Capture, attempts: int = 5) -> None:
+        """Point current.json at this version with a conditional write (never torn)."""
+        pointer = CurrentPointer(
+            site=keys.site,
+            scene=keys.scene,
+            version=keys.version,
+            manifest=keys.manifest,
+            capture_id=capture.id,
+            published_at=datetime.now(UTC),
+        )
+        for _ in range(attempts):
+            info = self.store.head(keys.current)
+            if info is not None:
+                live = CurrentPointer.model_validate_json(self.store.get(keys.current))
+                if live.version == keys.version:
+                    return
+            try:
+                self.store.put(
+                    keys.current,
+                    pointer.to_json(),
+                    content_type="application/json",
+                    if_match=info.etag if info else None,
+                    if_none_match=info is None,
+                )
+                return
+            except PreconditionFailed:
+                continue
+        raise PreconditionFailed(f"{keys.current} kept changing; giving up after {attempts} tries")
+
+
+def _image_file(capture: Capture, sidecar: Sidecar | None) -> RawFile:
+    """The one equirect image of a capture, or a QuarantineError naming what is wrong."""
+    images = [f for f in capture.files if f.name.lower().endswith(IMAGE_SUFFIXES)]
+    if sidecar is not None:
+        roles = {f.name: f.role for f in sidecar.files}
+        tagged = [f for f in images if roles.get(f.name) == "equirect"]
+        images = tagged or images
+    others = [f.name for f in capture.files if f not in images and f.name != capture.sidecar]
+    if len(images) == 1:
+        return images[0]
+    if not images:
+        names = ", ".join(others) or "nothing"
+        raise QuarantineError(f"capture has no image file (found {names})")
+    names = ", ".join(f.name for f in images)
+    raise QuarantineError(
+        f"capture folder has {len(images)} images ({names}); only single equirectangular "
+        'captures are supported so far — mark the panorama with role "equirect" in capture.json'
+    )
+
+
+def _cropped_area(gpano: GPano | None) -> CroppedArea | None:
+    """The part of the sphere GPano says the image covers; None for a full sphere."""
+    if gpano is None:
+        return None
+    fields = (
+        gpano.full_pano_width_pixels,
+        gpano.full_pano_height_pixels,
+        gpano.cropped_area_left_pixels,
+        gpano.cropped_area_top_pixels,
+        gpano.cropped_area_image_width_pixels,
+        gpano.cropped_area_image_height_pixels,
+    )
+    values = [int(v) for v in fields if v is not None]
+    if len(values) < len(fields):
+        return None
+    full_w, full_h, left, top, width, height = values
+    if (width, height) == (full_w, full_h):
+        return None
+    return CroppedArea(
+        full_width=full_w, full_height=full_h, left=left, top=top, width=width, height=height
+    )
+
+
+def _orientation(meta: ImageMetadata, sidecar: Sidecar | None) -> tuple[Levelling, Heading]:
+    """Pitch/roll to level and the compass heading: the sidecar wins over GPano."""
+    orientation = sidecar.orientation if sidecar else None
+    gpano = meta.gpano
+    levelling = Levelling()
+    if orientation is not None and (orientation.pitch_deg or orientation.roll_deg):
+        levelling = Levelling(
+            pitch_deg=orientation.pitch_deg or 0.0,
+            roll_deg=orientation.roll_deg or 0.0,
+            source="sidecar",
+        )
+    elif gpano is not None and (gpano.pose_pitch_degrees or gpano.pose_roll_degrees):
+        levelling = Levelling(
+            pitch_deg=float(gpano.pose_pitch_degrees or 0.0),
+            roll_deg=float(gpano.pose_roll_degrees or 0.0),
+            source="gpano",
+        )
+    heading = Heading()
+    if orientation is not None and orientation.heading_deg is not None:
+        heading = Heading(heading_deg=orientation.heading_deg, source="sidecar")
+    elif gpano is not None and gpano.pose_heading_degrees is not None:
+        heading = Heading(heading_deg=float(gpano.pose_heading_degrees) % 360.0, source="gpano")
+    return levelling, heading
+
+
+def _public_metadata(meta: ImageMetadata, sidecar: Sidecar | None) -> dict[str, object]:
+    """What of the metadata goes into scene.json: it is public, so no GPS, no operator."""
+    out: dict[str, object] = {}
+    if sidecar is not None:
+        for name in ("building", "floor", "room"):
+            value = getattr(sidecar, name, None)
+            if value is not None:
+                out[name] = value
+    return out

@@ -1,0 +1,188 @@
+"""Processes: a worker, and ``panodock run`` — the whole service on one machine.
+
+``panodock run`` starts, in order: the private Redis (unless ``PANODOCK_REDIS_URL`` names
+one), N worker processes, then the watcher in its own process. It stops in the reverse
+order. Worker processes get the resolved settings through ``PANODOCK_*`` variables, so a
+flag given to ``run`` reaches them. Redis runs in its own session so a Ctrl-C at the
+terminal does not kill it under the workers while they hand back their jobs.
+
+Shutdown never strands a job: a worker stops taking messages, lets running jobs finish
+(up to ``shutdown_timeout_seconds``), and hands prefetched messages back to the queue.
+A job still running when a worker dies is redelivered once the worker's heartbeat is
+``heartbeat_seconds`` old.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import dramatiq
+
+from config.errors import InfrastructureError
+from config.settings import Settings
+from ingest.image import configure_libvips
+from ingest.watcher import InboxWatcher
+from workers.app import App, make_store
+from workers.intake import Intake
+from workers.redis_server import RedisServer
+
+log = logging.getLogger(__name__)
+
+
+def resolve_redis_url(settings: Settings) -> str:
+    """The Redis to use: the configured one, or the private one of ``panodock run``."""
+    if settings.redis_url:
+        return settings.redis_url
+    sock = settings.data_dir / "redis.sock"
+    if not sock.exists():
+        raise InfrastructureError(
+            f"panodock is not running: no Redis at {sock}. Start it with `panodock run`, "
+            "or set PANODOCK_REDIS_URL to an external Redis"
+        )
+    return f"unix://{sock.resolve()}"
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as PANODOCK_* variables, for child processes."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        env[f"PANODOCK_{name.upper()}"] = str(value.resolve() if isinstance(value, Path) else value)
+    return env
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        log.info("received %s; shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def run_worker(settings: Settings, redis_url: str, stop: threading.Event | None = None) -> None:
+    """Run one worker process until SIGINT/SIGTERM (or ``stop`` is set)."""
+    stop = stop or _stop_on_signals()
+    configure_libvips()
+    app = App(settings, redis_url)
+    app.broker.emit_after("process_boot")  # starts the TimeLimit watchdog
+    worker = dramatiq.Worker(app.broker, worker_threads=settings.worker_threads)
+    # Prefetch only what the threads can run: a job waiting in one worker's memory is a job
+    # another idle worker cannot take, and one more to redeliver if this worker dies.
+    worker.queue_prefetch = settings.worker_threads
+    worker.start()
+    log.info("worker %d ready (%d thread(s))", os.getpid(), settings.worker_threads)
+    try:
+        stop.wait()
+    finally:
+        worker.stop(timeout=int(settings.shutdown_timeout_seconds * 1000))
+        app.broker.close()
+        log.info("worker %d stopped", os.getpid())
+
+
+def run_watcher(settings: Settings, redis_url: str, stop: threading.Event | None = None) -> None:
+    """Run the inbox watcher until SIGINT/SIGTERM (or ``stop`` is set)."""
+    stop = stop or _stop_on_signals()
+    app = App(settings, redis_url)
+    intake = Intake(
+        store=make_store(settings),
+        ledger=app.ledger,
+        enqueue=app.enqueue,
+        default_site=settings.default_site,
+    )
+    requeued = intake.requeue_unfinished()
+    if requeued:
+        log.info("queued %d capture(s) left unqueued by an earlier stop", requeued)
+    watcher = InboxWatcher(
+        settings.inbox_dir,
+        intake,
+        settle_seconds=settings.settle_seconds,
+        rescan_seconds=settings.rescan_seconds,
+    )
+    watcher.start()
+    log.info("watching %s", settings.inbox_dir.resolve())
+    try:
+        stop.wait()
+    finally:
+        watcher.stop()
+        app.broker.close()
+
+
+class Service:
+    """The embedded service of ``panodock run`` (see module docstring)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.redis: RedisServer | None = None
+        self.children: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> str:
+        """Start Redis and every process; returns the Redis URL."""
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        s.inbox_dir.mkdir(parents=True, exist_ok=True)
+        if s.redis_url:
+            url = s.redis_url
+        else:
+            self.redis = RedisServer(s.data_dir, binary=s.redis_server)
+            url = self.redis.start()
+        env = {**os.environ, **settings_env(s), "PANODOCK_REDIS_URL": url}
+        env.pop("PANODOCK_CONFIG", None)  # the resolved values above already include it
+        for _ in range(s.workers):
+            self.children.append(self._spawn(["worker"], env))
+        self.children.append(self._spawn(["watch"], env))
+        return url
+
+    def _spawn(self, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "workers.cli", *args], env=env)
+
+    def wait(self, stop: threading.Event) -> None:
+        """Block until ``stop`` is set or a child dies unexpectedly."""
+        while not stop.wait(1.0):
+            for child in self.children:
+                if child.poll() is not None:
+                    log.error("process %d exited with %s; stopping", child.pid, child.returncode)
+                    return
+
+    def stop(self) -> None:
+        """Stop the watcher, then the workers (jobs finish or go back), then Redis."""
+        timeout = self.settings.shutdown_timeout_seconds + 10
+        for child in reversed(self.children):  # the watcher was started last
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.error("process %d did not stop in %.0f s; killing it", child.pid, timeout)
+                child.kill()
+                child.wait()
+        if self.redis is not None:
+            self.redis.stop()
+
+
+def run_service(settings: Settings) -> None:
+    """``panodock run``: everything on one machine until Ctrl-C."""
+    stop = _stop_on_signals()
+    service = Service(settings)
+    try:
+        url = service.start()
+        log.info(
+            "panodock running: inbox %s, store %s, redis %s, %d worker(s). Ctrl-C stops.",
+            settings.inbox_dir.resolve(),
+            settings.store_root.resolve(),
+            url,
+            settings.workers,
+        )
+        service.wait(stop)
+    finally:
+        service.stop()

@@ -1,0 +1,76 @@
+"""The object-store interface every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What a HEAD request tells about an object."""
+
+    key: str
+    size: int
+    etag: str
+
+
+class ObjectStore(Protocol):
+    """A bucket. Keys are '/'-separated; writes of one object are atomic.
+
+    ``put`` with ``if_match`` writes only when the current object has that ETag, and with
+    ``if_none_match`` only when no object exists; otherwise it raises
+    :class:`config.errors.PreconditionFailed`. Missing objects raise
+    :class:`config.errors.ObjectNotFound`.
+    """
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> str:
+        """Store ``data`` under ``key``; returns the new ETag."""
+        ...
+
+    def put_file(
+        self, key: str, path: Path, *, content_type: str = "application/octet-stream"
+    ) -> str:
+        """Store a file's content under ``key``; returns the new ETag."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """The object's content."""
+        ...
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """Size and ETag, or None when there is no such object."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored under ``key`` (cheaper than head)."""
+        ...
+
+    def list(self, prefix: str) -> Iterator[str]:
+        """Keys under ``prefix``, sorted."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove an object; removing a missing object is not an error."""
+        ...
+
+
+def content_type_for(key: str) -> str:
+    """The Content-Type viewers expect for a published key."""
+    if key.endswith(".jpg") or key.endswith(".jpeg"):
+        return "image/jpeg"
+    if key.endswith(".json"):
+        return "application/json"
+    if key.endswith(".png"):
+        return "image/png"
+    return "application/octet-stream"
