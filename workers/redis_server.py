@@ -58,7 +58,8 @@ class RedisServer:
     """
 
     def __init__(self, data_dir: Path, *, binary: str | None = None, port: int | None = None):
-        self.data_dir = Path(data_dir)
+        # redis-server chdirs into --dir before opening its log: paths must be absolute.
+        self.data_dir = Path(data_dir).resolve()
         self.binary = find_redis_server(binary)
         self.port = port
         self.process: subprocess.Popen[bytes] | None = None
