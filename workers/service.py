@@ -30,6 +30,7 @@ from ingest.image import configure_libvips
 from ingest.watcher import InboxWatcher
 from workers.app import App, make_store
 from workers.intake import Intake
+from workers.presence import Presence
 from workers.redis_server import RedisServer
 
 log = logging.getLogger(__name__)
@@ -81,11 +82,16 @@ def run_worker(settings: Settings, redis_url: str, stop: threading.Event | None 
     # another idle worker cannot take, and one more to redeliver if this worker dies.
     worker.queue_prefetch = settings.worker_threads
     worker.start()
+    presence = Presence(
+        client=app.ledger.client, ttl=settings.heartbeat_seconds, threads=settings.worker_threads
+    )
+    presence.start()
     log.info("worker %d ready (%d thread(s))", os.getpid(), settings.worker_threads)
     try:
         stop.wait()
     finally:
         worker.stop(timeout=int(settings.shutdown_timeout_seconds * 1000))
+        presence.stop()
         app.broker.close()
         log.info("worker %d stopped", os.getpid())
 

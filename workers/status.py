@@ -15,6 +15,7 @@ from typing import cast
 import redis
 
 from workers.ledger import Capture, Ledger, State, as_text
+from workers.presence import live_workers
 
 NS = "dramatiq"
 
@@ -58,7 +59,7 @@ def queue_stats(client: redis.Redis, queue: str, *, heartbeat_seconds: float) ->
         delayed=int(client.hlen(f"{NS}:{queue}.DQ.msgs")),
         dead=int(client.zcard(f"{NS}:{queue}.XQ")),
         in_flight=in_flight,
-        workers_alive=sum(1 for score in beats.values() if score >= cutoff),
+        workers_alive=len(live_workers(client)),
         stranded=stranded,
     )
 

@@ -18,10 +18,11 @@ import pytest
 from config.settings import Settings
 from tests.conftest import jpeg_bytes
 from tests.workers.helpers import file_candidate
-from workers.app import App, make_store
+from workers.app import App, make_store, redis_client
 from workers.bench import synthetic_equirect
 from workers.intake import Intake
-from workers.ledger import State
+from workers.ledger import Ledger, State
+from workers.redis_server import RedisServer
 from workers.service import settings_env
 
 pytestmark = pytest.mark.e2e
@@ -129,3 +130,35 @@ def test_sigkilled_worker_mid_job_still_publishes_exactly_once(
     assert pointer["version"] == capture.version
     versions = {k.split("/")[3] for k in store.list(f"scenes/{capture.site}/{capture.scene}/")}
     assert versions == {capture.version, "current.json"}
+
+
+def test_ctrl_c_mid_job_lets_it_finish_and_strands_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "panodock-data"
+    env = {**os.environ, "PANODOCK_DATA_DIR": str(data), "PANODOCK_WORKERS": "1"}
+    env.pop("PANODOCK_REDIS_URL", None)
+    service = subprocess.Popen([sys.executable, "-m", "workers.cli", "run"], env=env)
+    try:
+        sock = data / "redis.sock"
+        wait_for(lambda: sock.exists() and (data / "inbox").is_dir(), 60, "the service")
+        (data / "inbox" / "gym.jpg").write_bytes(jpeg_bytes(synthetic_equirect(8192)))
+        ledger = Ledger(client=redis_client(f"unix://{sock}"))
+        wait_for(
+            lambda: any(c.stage == "tiles" for c in ledger.in_state(State.PROCESSING)),
+            60,
+            "a job in the tiles stage",
+        )
+    finally:
+        service.send_signal(signal.SIGINT)
+        assert service.wait(90) == 0
+    # Look at what the stopped service left in its (persisted) Redis.
+    server = RedisServer(data)
+    client = redis_client(server.start())
+    try:
+        ledger = Ledger(client=client)
+        published = ledger.in_state(State.PUBLISHED)
+        assert len(published) == 1, ledger.counts()
+        assert client.llen("dramatiq:captures") == 0
+        held = [k for k in client.scan_iter("dramatiq:__acks__.*") if client.scard(k)]
+        assert held == [], "no message is left held by a stopped worker"
+    finally:
+        server.stop()
