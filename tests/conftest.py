@@ -14,8 +14,10 @@ import cv2
 import numpy as np
 import pytest
 import redis
+from pydantic import SecretStr
 
 from config.settings import Settings, load_settings
+from tests.support.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedS3
 from workers.redis_server import RedisServer, free_port
 
 DATA = Path(__file__).parent / "data"
@@ -68,3 +70,34 @@ def jpeg_bytes(img: np.ndarray, quality: int = 90) -> bytes:
 def small_pano_jpeg(pano: np.ndarray) -> bytes:
     """The sample panorama at 1024x512 as JPEG bytes (fast pipeline runs)."""
     return jpeg_bytes(cv2.resize(pano, (1024, 512), interpolation=cv2.INTER_AREA))
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """A real S3 server (SeaweedFS) for the session; tests use their own buckets."""
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
+    server.start()
+    yield server
+    server.stop()
+
+
+_buckets = iter(range(1, 10_000))
+
+
+def s3_settings_for(settings: Settings, server: SeaweedS3, *, bucket: str) -> Settings:
+    """``settings`` publishing to ``bucket`` on ``server``."""
+    return settings.model_copy(
+        update={
+            "s3_endpoint": server.endpoint,
+            "s3_bucket": bucket,
+            "s3_access_key": ACCESS_KEY,
+            "s3_secret_key": SecretStr(SECRET_KEY),
+            "s3_secure": False,
+        }
+    )
+
+
+@pytest.fixture
+def s3_settings(settings: Settings, seaweed: SeaweedS3) -> Settings:
+    """``settings`` publishing to a fresh bucket on the session's S3 server."""
+    return s3_settings_for(settings, seaweed, bucket=f"panodock-test-{next(_buckets)}")

@@ -128,6 +128,7 @@ class App:
                     jpeg_quality=s.jpeg_quality,
                     equirect_max_width=s.equirect_max_width,
                     max_input_pixels=s.max_input_pixels,
+                    upload_threads=s.upload_threads,
                 ),
             )
         return self._pipeline
@@ -179,6 +180,19 @@ def _last_error(message: dict[str, Any]) -> str:
     return lines[-1].strip() if lines else "unknown"
 
 
-def make_store(settings: Settings) -> LocalStore:
-    """The object store named by the settings (the local directory, for now)."""
+def make_store(settings: Settings) -> ObjectStore:
+    """The object store named by the settings: S3 when an endpoint is set, else local."""
+    if settings.s3_endpoint:
+        from workers.storage.s3 import S3Store, make_client
+
+        secret = settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else ""
+        client = make_client(
+            settings.s3_endpoint,
+            access_key=settings.s3_access_key or "",
+            secret_key=secret,
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+            pool_size=settings.upload_threads + 4,
+        )
+        return S3Store(client=client, bucket=settings.s3_bucket)
     return LocalStore(settings.store_root)

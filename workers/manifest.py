@@ -121,6 +121,9 @@ class CurrentPointer(BaseModel):
     version: str
     manifest: str = Field(description="Key of the live version's scene.json.")
     capture_id: str
+    capture_received_at: datetime = Field(
+        description="When panodock received the capture: a pointer never goes back in time."
+    )
     published_at: datetime
 
     model_config = {"populate_by_name": True}

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -51,12 +53,13 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".tif", ".tiff", ".png")
 
 @dataclass(frozen=True, slots=True)
 class RenderSettings:
-    """The settings that change published output (all of them enter the version hash)."""
+    """The settings of rendering; those that change the output enter the version hash."""
 
     tile_size: int | None
     jpeg_quality: int
     equirect_max_width: int
     max_input_pixels: int
+    upload_threads: int = 8  # speed only: not part of the version hash
 
 
 class Pipeline:
@@ -82,6 +85,7 @@ class Pipeline:
             State.PROCESSING,
             stage="metadata",
             expect={State.RECEIVED, State.ARCHIVED, State.QUEUED, State.PROCESSING, State.FAILED},
+            detail=f"on {socket.gethostname()} pid {os.getpid()}",
         )
         if capture is None:
             current = self.ledger.get(capture_id)
@@ -108,13 +112,13 @@ class Pipeline:
             manifest = self._build(capture, keys, equirect, partial, meta, sidecar)
             self._stage(capture_id, "publish")
             self.store.put(keys.manifest, manifest.to_json(), content_type="application/json")
-        self._swap_pointer(keys, capture)
+        outcome = self._swap_pointer(keys, capture)
         done = self.ledger.transition(
             capture_id,
             State.PUBLISHED,
             expect={State.PROCESSING},
             version=keys.version,
-            detail=f"published {keys.prefix}",
+            detail=outcome,
         )
         if done is None:
             log.info("capture %s was published by another worker", capture_id)
@@ -138,7 +142,9 @@ class Pipeline:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def _stage(self, capture_id: str, stage: str) -> None:
-        self.ledger.transition(capture_id, State.PROCESSING, stage=stage)
+        # Only while still processing: a duplicate delivery running behind the one that
+        # published must not move the capture back out of "published".
+        self.ledger.transition(capture_id, State.PROCESSING, stage=stage, expect={State.PROCESSING})
 
     def _sidecar(self, capture: Capture) -> Sidecar | None:
         if capture.sidecar is None:
@@ -194,6 +200,7 @@ class Pipeline:
             quality=self.render.jpeg_quality,
             equirect_max_width=self.render.equirect_max_width,
             on_stage=lambda stage: self._stage(capture.id, stage),
+            threads=self.render.upload_threads,
         )
         device = " ".join(p for p in (meta.make, meta.model) if p) or None
         captured_at = (sidecar.captured_at if sidecar else None) or meta.datetime_original
@@ -221,14 +228,20 @@ class Pipeline:
             warnings=list(meta.warnings),
         )
 
-    def _swap_pointer(self, keys: SceneKeys, capture: Capture, attempts: int = 5) -> None:
-        """Point current.json at this version with a conditional write (never torn)."""
+    def _swap_pointer(self, keys: SceneKeys, capture: Capture, attempts: int = 5) -> str:
+        """Point current.json at this version with a conditional write (never torn).
+
+        A pointer never goes back in time: if a capture received later than this one is
+        live already (a re-shoot of the same scene, processed faster), it stays live.
+        Returns what happened, for the ledger.
+        """
         pointer = CurrentPointer(
             site=keys.site,
             scene=keys.scene,
             version=keys.version,
             manifest=keys.manifest,
             capture_id=capture.id,
+            capture_received_at=capture.created_at,
             published_at=datetime.now(UTC),
         )
         for _ in range(attempts):
@@ -236,7 +249,12 @@ class Pipeline:
             if info is not None:
                 live = CurrentPointer.model_validate_json(self.store.get(keys.current))
                 if live.version == keys.version:
-                    return
+                    return f"{keys.current} already points at {keys.version}"
+                if live.capture_received_at > capture.created_at:
+                    return (
+                        f"version {keys.version} is complete but not live: capture "
+                        f"{live.capture_id[:12]} of this scene is newer and stays live"
+                    )
             try:
                 self.store.put(
                     keys.current,
@@ -245,7 +263,7 @@ class Pipeline:
                     if_match=info.etag if info else None,
                     if_none_match=info is None,
                 )
-                return
+                return f"published {keys.prefix}"
             except PreconditionFailed:
                 continue
         raise PreconditionFailed(f"{keys.current} kept changing; giving up after {attempts} tries")

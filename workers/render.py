@@ -24,8 +24,8 @@ from workers.storage.base import ObjectStore
 
 THUMB_WIDTH = 512
 PREVIEW_FACE = 256
-#: Uploads in flight at once; bounds memory (encoded tiles wait here) and store load.
-MAX_IN_FLIGHT = 16
+#: Uploads in flight per upload thread; bounds memory (encoded tiles wait here) and load.
+IN_FLIGHT_PER_THREAD = 2
 
 
 @dataclass(slots=True)
@@ -44,13 +44,14 @@ class RenderResult:
 class _Uploader:
     store: ObjectStore
     pool: ThreadPoolExecutor
+    limit: int
     pending: list[Future[int]] = field(default_factory=list)
     count: int = 0
     nbytes: int = 0
 
     def submit(self, key: str, img: np.ndarray, quality: int) -> None:
-        if len(self.pending) >= MAX_IN_FLIGHT:
-            self._drain(MAX_IN_FLIGHT // 2)
+        if len(self.pending) >= self.limit:
+            self._drain(self.limit // 2)
         self.pending.append(self.pool.submit(self._encode_put, key, img, quality))
 
     def _encode_put(self, key: str, img: np.ndarray, quality: int) -> int:
@@ -99,7 +100,7 @@ def render_scene(
     on_stage("tiles")
     smallest: dict[str, np.ndarray] = {}
     with ThreadPoolExecutor(threads, thread_name_prefix="upload") as pool:
-        uploader = _Uploader(store, pool)
+        uploader = _Uploader(store, pool, limit=max(4, IN_FLIGHT_PER_THREAD * threads))
         for face in FACES:
             face_img = projector.project_face(equirect, face, layout.face_size, rotation=rotation)
             for level, img in face_levels(face_img, layout):

@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 
 import dramatiq
+from pydantic import SecretStr
 
 from config.errors import InfrastructureError
 from config.settings import Settings
@@ -52,10 +53,15 @@ def resolve_redis_url(settings: Settings) -> str:
 def settings_env(settings: Settings) -> dict[str, str]:
     """The settings as PANODOCK_* variables, for child processes."""
     env = {}
-    for name, value in settings.model_dump().items():
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
         if value is None:
             continue
-        env[f"PANODOCK_{name.upper()}"] = str(value.resolve() if isinstance(value, Path) else value)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, Path):
+            value = value.resolve()
+        env[f"PANODOCK_{name.upper()}"] = str(value)
     return env
 
 
@@ -100,8 +106,10 @@ def run_watcher(settings: Settings, redis_url: str, stop: threading.Event | None
     """Run the inbox watcher until SIGINT/SIGTERM (or ``stop`` is set)."""
     stop = stop or _stop_on_signals()
     app = App(settings, redis_url)
+    store = make_store(settings)
+    store.bootstrap()
     intake = Intake(
-        store=make_store(settings),
+        store=store,
         ledger=app.ledger,
         enqueue=app.enqueue,
         default_site=settings.default_site,

@@ -15,6 +15,7 @@ class ObjectInfo:
     key: str
     size: int
     etag: str
+    modified: float | None = None  # POSIX time of the last write, where the backend knows
 
 
 class ObjectStore(Protocol):
@@ -25,6 +26,10 @@ class ObjectStore(Protocol):
     :class:`config.errors.PreconditionFailed`. Missing objects raise
     :class:`config.errors.ObjectNotFound`.
     """
+
+    def bootstrap(self) -> None:
+        """Make the store ready (create the bucket and its policy); safe to repeat."""
+        ...
 
     def put(
         self,
@@ -58,6 +63,14 @@ class ObjectStore(Protocol):
 
     def list(self, prefix: str) -> Iterator[str]:
         """Keys under ``prefix``, sorted."""
+        ...
+
+    def list_info(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Size, ETag and time of every object under ``prefix``, sorted by key."""
+        ...
+
+    def presigned_get(self, key: str, *, expires_seconds: int = 3600) -> str:
+        """A URL that downloads the object without credentials, for a while."""
         ...
 
     def delete(self, key: str) -> None:

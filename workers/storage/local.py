@@ -36,6 +36,10 @@ class LocalStore:
     def __repr__(self) -> str:
         return f"LocalStore({str(self.root)!r})"
 
+    def bootstrap(self) -> None:
+        """Nothing to create beyond the root; a local directory has no access policy."""
+        self.root.mkdir(parents=True, exist_ok=True)
+
     def inject_faults(self, count: int) -> None:
         """Make the next ``count`` operations raise a transient StoreError."""
         with self._faults_lock:
@@ -123,9 +127,10 @@ class LocalStore:
         path = self._path(key)
         try:
             data = path.read_bytes()
+            modified = path.stat().st_mtime
         except (FileNotFoundError, IsADirectoryError):
             return None
-        return ObjectInfo(key=key, size=len(data), etag=_etag(data))
+        return ObjectInfo(key=key, size=len(data), etag=_etag(data), modified=modified)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -145,6 +150,19 @@ class LocalStore:
                 if key.startswith(prefix):
                     keys.append(key)
         yield from sorted(keys)
+
+    def list_info(self, prefix: str) -> Iterator[ObjectInfo]:
+        for key in self.list(prefix):
+            info = self.head(key)
+            if info is not None:  # deleted since it was listed
+                yield info
+
+    def presigned_get(self, key: str, *, expires_seconds: int = 3600) -> str:
+        """A file:// URL (a local directory needs no signature)."""
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectNotFound(f"no object {key} in {self.root}")
+        return path.resolve().as_uri()
 
     def delete(self, key: str) -> None:
         self._maybe_fail("delete", key)

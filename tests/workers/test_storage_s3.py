@@ -1,0 +1,120 @@
+"""The S3 backend against a real S3 server (SeaweedFS with identities, on loopback)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from config.errors import ObjectNotFound, PreconditionFailed, StoreError
+from config.settings import Settings
+from tests.support.seaweed import SeaweedS3
+from workers.app import make_store
+from workers.storage.s3 import S3Store, classify
+
+
+@pytest.fixture
+def store(s3_settings: Settings) -> S3Store:
+    s = make_store(s3_settings)
+    assert isinstance(s, S3Store)
+    s.bootstrap()
+    return s
+
+
+def _anonymous(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_round_trip_list_and_missing(store: S3Store) -> None:
+    store.put("scenes/s/a/1/tiles/1/f/0/0.jpg", b"tile", content_type="image/jpeg")
+    store.put("scenes/s/a/current.json", b"{}")
+    assert store.get("scenes/s/a/1/tiles/1/f/0/0.jpg") == b"tile"
+    assert list(store.list("scenes/s/a/")) == [
+        "scenes/s/a/1/tiles/1/f/0/0.jpg",
+        "scenes/s/a/current.json",
+    ]
+    infos = list(store.list_info("scenes/s/a/"))
+    assert [i.size for i in infos] == [4, 2] and all(i.modified for i in infos)
+    store.delete("scenes/s/a/current.json")
+    assert store.head("scenes/s/a/current.json") is None
+    with pytest.raises(ObjectNotFound, match="current.json"):
+        store.get("scenes/s/a/current.json")
+
+
+def test_large_original_goes_up_in_parts_and_comes_back_whole(
+    store: S3Store, tmp_path: Path
+) -> None:
+    big = tmp_path / "IMG_0001.jpg"
+    big.write_bytes(os.urandom(12 * 1024 * 1024))
+    etag = store.put_file("raw/abc/IMG_0001.jpg", big)
+    assert "-" in etag, f"multipart ETag expected, got {etag}"
+    assert store.get("raw/abc/IMG_0001.jpg") == big.read_bytes()
+
+
+def test_policy_public_scenes_private_raw_and_presigned_originals(
+    store: S3Store, seaweed: SeaweedS3
+) -> None:
+    store.put("scenes/s/a/1/thumb.jpg", b"thumb")
+    store.put("sites/s/tour.json", b"{}")
+    store.put("raw/abc/IMG_0001.jpg", b"original")
+    base = f"http://{seaweed.endpoint}/{store.bucket}"
+    assert _anonymous(f"{base}/scenes/s/a/1/thumb.jpg") == 200
+    assert _anonymous(f"{base}/sites/s/tour.json") == 200
+    assert _anonymous(f"{base}/raw/abc/IMG_0001.jpg") == 403
+    with urllib.request.urlopen(store.presigned_get("raw/abc/IMG_0001.jpg"), timeout=5) as r:  # noqa: S310
+        assert r.read() == b"original"
+
+
+def test_a_wrong_secret_fails_with_a_clear_message(s3_settings: Settings) -> None:
+    bad = make_store(s3_settings.model_copy(update={"s3_secret_key": SecretStr("not-it")}))
+    with pytest.raises(StoreError) as caught:
+        bad.bootstrap()
+    message = str(caught.value)
+    assert "PANODOCK_S3_SECRET_KEY" in message and "SignatureDoesNotMatch" in message
+    assert "not-it" not in message
+
+
+def test_conditional_writes_have_one_winner(store: S3Store) -> None:
+    base = store.put("scenes/s/a/current.json", b"base", if_none_match=True)
+    with pytest.raises(PreconditionFailed):
+        store.put("scenes/s/a/current.json", b"again", if_none_match=True)
+    wins: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def writer(n: int) -> None:
+        barrier.wait()
+        try:
+            store.put("scenes/s/a/current.json", f"v{n}".encode(), if_match=base)
+            wins.append(n)
+        except PreconditionFailed:
+            pass
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1
+    assert store.get("scenes/s/a/current.json") == f"v{wins[0]}".encode()
+
+
+def test_error_table() -> None:
+    from minio.error import S3Error
+
+    def err(code: str) -> S3Error:
+        return S3Error(None, code, "m", "r", "q", "h")  # type: ignore[arg-type]
+
+    assert classify(err("SlowDown")) == "retry"
+    assert classify(err("NoSuchKey")) == "missing"
+    assert classify(err("SignatureDoesNotMatch")) == "credentials"
+    assert classify(err("SomethingNew")) == "fatal"
+    assert classify(ConnectionRefusedError()) == "retry"
