@@ -39,3 +39,7 @@ class ObjectNotFound(StoreError):
 
 class PreconditionFailed(StoreError):
     """A conditional write lost: the object changed since it was read."""
+
+
+class StageTimeout(InfrastructureError):
+    """A pipeline stage ran past its time limit (retried: it may be a slow store)."""

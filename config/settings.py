@@ -80,8 +80,17 @@ class Settings(BaseSettings):
     job_time_limit_seconds: float = Field(
         600.0, gt=0, description="A job running longer is stopped and retried."
     )
+    stage_time_limits: dict[str, float] = Field(
+        default_factory=lambda: {"metadata": 60.0, "validate": 120.0, "tiles": 300.0},
+        description="Seconds each pipeline stage may take (JSON); others get the job limit.",
+    )
     shutdown_timeout_seconds: float = Field(
         60.0, gt=0, description="On shutdown, running jobs get this long to finish."
+    )
+    serve_host: str = Field("127.0.0.1", description="Address of the status service.")
+    serve_port: int = Field(8080, ge=1, le=65535, description="Port of the status service.")
+    serve_token: SecretStr | None = Field(
+        None, description="Token for state-changing calls; required to bind beyond loopback."
     )
     log_level: str = Field("INFO", description="Log level of every panodock process.")
 

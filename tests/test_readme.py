@@ -16,7 +16,8 @@ def test_settings_table_matches_the_settings_model() -> None:
     documented = {name.lower(): (default.strip(), text.strip()) for name, default, text in rows}
     assert set(documented) == set(Settings.model_fields)
     for name, field in Settings.model_fields.items():
-        default = "" if field.default is None else str(field.default)
+        value = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        default = "" if value is None else str(value)
         assert documented[name] == (default, field.description), name
 
 

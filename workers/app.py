@@ -28,6 +28,7 @@ from config.errors import CaptureError, InfrastructureError, QuarantineError
 from config.settings import Settings
 from workers.ledger import Ledger, State
 from workers.pipeline import Pipeline, RenderSettings
+from workers.stage_limits import StageClock
 from workers.storage.base import ObjectStore
 from workers.storage.local import LocalStore
 
@@ -130,6 +131,7 @@ class App:
                     max_input_pixels=s.max_input_pixels,
                     upload_threads=s.upload_threads,
                 ),
+                clock=StageClock(s.stage_time_limits, default=s.job_time_limit_seconds),
             )
         return self._pipeline
 

@@ -30,12 +30,24 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", help="run one worker process against PANODOCK_REDIS_URL")
     sub.add_parser("watch", help="run the inbox watcher against PANODOCK_REDIS_URL")
+    sub.add_parser("serve", help="run the status service (JSON API) against PANODOCK_REDIS_URL")
 
     status = sub.add_parser("status", help="queue depths, in-flight work, recent failures")
     status.add_argument("capture", nargs="?", help="a capture id (or its first characters)")
 
     retry = sub.add_parser("retry", help="send a failed or quarantined capture through again")
     retry.add_argument("capture", help="a capture id (or its first characters)")
+
+    sub.add_parser("dead", help="list dead-lettered jobs (retries exhausted)")
+    sub.add_parser("requeue-dead", help="put every dead-lettered job back on the queue")
+
+    gc = sub.add_parser("gc", help="remove scene versions no pointer references (dry run)")
+    gc.add_argument("--apply", action="store_true", help="delete them (default: only list)")
+    gc.add_argument("--grace-hours", type=float, default=24.0, help="keep newer ones (24)")
+
+    original = sub.add_parser("original", help="download URLs of a capture's originals")
+    original.add_argument("capture", help="a capture id (or its first characters)")
+    original.add_argument("--expires", type=int, default=3600, help="seconds the URL works")
 
     bench = sub.add_parser("bench", help="time 8192x4096 JPEG -> published tile set")
     bench.add_argument("--width", type=int, default=8192, help="input width (default 8192)")
@@ -94,12 +106,19 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         print(run_bench(width=args.width, runs=args.runs, settings=settings, source=args.input))
         return 0
+    if args.command == "gc":
+        return _gc(settings, apply=args.apply, grace_hours=args.grace_hours)
     url = service.resolve_redis_url(settings)
     if args.command == "worker":
         service.run_worker(settings, url)
         return 0
     if args.command == "watch":
         service.run_watcher(settings, url)
+        return 0
+    if args.command == "serve":
+        from workers.api import run_api
+
+        run_api(settings, url)
         return 0
     from workers.app import redis_client
 
@@ -108,7 +127,65 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _status(settings, url, ledger, args.capture)
     if args.command == "retry":
         return _retry(settings, url, ledger, args.capture)
+    if args.command in ("dead", "requeue-dead"):
+        return _dead(settings, url, ledger, requeue=args.command == "requeue-dead")
+    if args.command == "original":
+        return _original(settings, ledger, args.capture, args.expires)
     raise AssertionError(args.command)
+
+
+def _gc(settings: Settings, *, apply: bool, grace_hours: float) -> int:
+    from workers.app import make_store
+    from workers.gc import collect
+
+    found = collect(make_store(settings), grace_seconds=grace_hours * 3600, apply=apply)
+    verb = "deleted" if apply else "would delete"
+    for v in found:
+        print(
+            f"{verb} scenes/{v.site}/{v.scene}/{v.version}/  {v.objects} objects, "
+            f"{v.bytes / 1e6:.1f} MB, unreferenced for {v.age_seconds / 3600:.1f} h"
+        )
+    total = sum(v.bytes for v in found) / 1e6
+    print(
+        f"{len(found)} unreferenced version(s), {total:.1f} MB"
+        + ("" if apply else "; run with --apply to delete them")
+    )
+    return 0
+
+
+def _dead(settings: Settings, url: str, ledger: Ledger, *, requeue: bool) -> int:
+    from workers.app import QUEUE, App
+    from workers.deadletters import dead_jobs, requeue_dead
+    from workers.ledger import State
+
+    app = App(settings, url)
+    if not requeue:
+        jobs = dead_jobs(app.broker.client, QUEUE)
+        for job in jobs:
+            print(f"{job.died_at:%Y-%m-%d %H:%M:%S}  {job.actor}{job.args}  {job.last_error}")
+        print(
+            f"{len(jobs)} dead-lettered job(s)"
+            + (" — `panodock requeue-dead` puts them back" if jobs else "")
+        )
+        return 0
+    jobs = requeue_dead(app.broker, QUEUE)
+    for job in jobs:
+        if job.actor == "process_capture" and job.args:
+            ledger.transition(
+                str(job.args[0]), State.QUEUED, expect={State.FAILED, State.PROCESSING},
+                detail="dead-lettered job re-queued",
+            )  # fmt: skip
+    print(f"re-queued {len(jobs)} job(s)")
+    return 0
+
+
+def _original(settings: Settings, ledger: Ledger, capture_id: str, expires: int) -> int:
+    from workers.app import make_store
+
+    store = make_store(settings)
+    for f in ledger.find(capture_id).files:
+        print(f"{f.name}\t{store.presigned_get(f.key, expires_seconds=expires)}")
+    return 0
 
 
 def _status(settings: Settings, url: str, ledger: Ledger, capture: str | None) -> int:

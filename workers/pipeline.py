@@ -39,6 +39,7 @@ from workers.manifest import (
     viewer_configs,
 )
 from workers.render import render_scene
+from workers.stage_limits import StageClock
 from workers.storage.base import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -72,14 +73,20 @@ class Pipeline:
         ledger: Ledger,
         render: RenderSettings,
         projector: CubeProjector | None = None,
+        clock: StageClock | None = None,
     ) -> None:
         self.store = store
         self.ledger = ledger
         self.render = render
         self.projector = projector or CubeProjector()
+        self.clock = clock or StageClock({}, default=float("inf"))
 
     def process(self, capture_id: str) -> None:
         """Process a capture; CaptureErrors propagate for the caller to record."""
+        self.clock.run(lambda: self._process(capture_id))
+
+    def _process(self, capture_id: str) -> None:
+        self.clock.enter("metadata")
         capture = self.ledger.transition(
             capture_id,
             State.PROCESSING,
@@ -142,6 +149,7 @@ class Pipeline:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def _stage(self, capture_id: str, stage: str) -> None:
+        self.clock.enter(stage)
         # Only while still processing: a duplicate delivery running behind the one that
         # published must not move the capture back out of "published".
         self.ledger.transition(capture_id, State.PROCESSING, stage=stage, expect={State.PROCESSING})

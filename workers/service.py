@@ -1,7 +1,7 @@
 """Processes: a worker, and ``panodock run`` — the whole service on one machine.
 
 ``panodock run`` starts, in order: the private Redis (unless ``PANODOCK_REDIS_URL`` names
-one), N worker processes, then the watcher in its own process. It stops in the reverse
+one), N worker processes, the status service, then the watcher, each in its own process. It stops in the reverse
 order. Worker processes get the resolved settings through ``PANODOCK_*`` variables, so a
 flag given to ``run`` reaches them. Redis runs in its own session so a Ctrl-C at the
 terminal does not kill it under the workers while they hand back their jobs.
@@ -14,6 +14,7 @@ A job still running when a worker dies is redelivered once the worker's heartbea
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -61,6 +62,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = value.get_secret_value()
         elif isinstance(value, Path):
             value = value.resolve()
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value)  # how pydantic-settings reads complex values
         env[f"PANODOCK_{name.upper()}"] = str(value)
     return env
 
@@ -154,6 +157,7 @@ class Service:
         env.pop("PANODOCK_CONFIG", None)  # the resolved values above already include it
         for _ in range(s.workers):
             self.children.append(self._spawn(["worker"], env))
+        self.children.append(self._spawn(["serve"], env))
         self.children.append(self._spawn(["watch"], env))
         return url
 
@@ -191,11 +195,14 @@ def run_service(settings: Settings) -> None:
     try:
         url = service.start()
         log.info(
-            "panodock running: inbox %s, store %s, redis %s, %d worker(s). Ctrl-C stops.",
+            "panodock running: inbox %s, store %s, redis %s, %d worker(s), status "
+            "http://%s:%d/api/status. Ctrl-C stops.",
             settings.inbox_dir.resolve(),
-            settings.store_root.resolve(),
+            settings.s3_endpoint or settings.store_root.resolve(),
             url,
             settings.workers,
+            settings.serve_host,
+            settings.serve_port,
         )
         service.wait(stop)
     finally:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from workers.app import App, make_store, redis_client
 from workers.bench import synthetic_equirect
 from workers.intake import Intake
 from workers.ledger import Ledger, State
-from workers.redis_server import RedisServer
+from workers.redis_server import RedisServer, free_port
 from workers.service import settings_env
 
 pytestmark = pytest.mark.e2e
@@ -36,6 +37,14 @@ def wait_for(check: Callable[[], object], timeout: float, what: str) -> object:
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _get(url: str) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+            return bytes(response.read())
+    except OSError:
+        return None
 
 
 def panodock(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -55,8 +64,10 @@ def test_run_on_embedded_defaults_publishes_dropped_captures(
         "PANODOCK_WORKERS": "2",
         "PANODOCK_SETTLE_SECONDS": "0.3",
         "PANODOCK_RESCAN_SECONDS": "1",
+        "PANODOCK_SERVE_PORT": str(free_port()),
     }
     env.pop("PANODOCK_REDIS_URL", None)
+    status_url = f"http://127.0.0.1:{env['PANODOCK_SERVE_PORT']}/api/status"
     (data / "inbox").mkdir(parents=True)
     # Dropped while the service is down: the start-up rescan must take it.
     (data / "inbox" / "before.jpg").write_bytes(small_pano_jpeg)
@@ -73,6 +84,8 @@ def test_run_on_embedded_defaults_publishes_dropped_captures(
         status = panodock("status", env=env)
         assert status.returncode == 0, status.stderr
         assert "published 2" in status.stdout, status.stdout
+        served = json.loads(wait_for(lambda: _get(status_url), 30, "the status service"))  # type: ignore[arg-type]
+        assert served["captures"]["published"] == 2 and served["queue"]["workers_alive"] == 2
         history = panodock("status", pointer["capture_id"][:10], env=env)
         assert history.returncode == 0, history.stderr
         for word in ("received", "archived", "queued", "processing/tiles", "published"):
@@ -134,7 +147,12 @@ def test_sigkilled_worker_mid_job_still_publishes_exactly_once(
 
 def test_ctrl_c_mid_job_lets_it_finish_and_strands_nothing(tmp_path: Path) -> None:
     data = tmp_path / "panodock-data"
-    env = {**os.environ, "PANODOCK_DATA_DIR": str(data), "PANODOCK_WORKERS": "1"}
+    env = {
+        **os.environ,
+        "PANODOCK_DATA_DIR": str(data),
+        "PANODOCK_WORKERS": "1",
+        "PANODOCK_SERVE_PORT": str(free_port()),
+    }
     env.pop("PANODOCK_REDIS_URL", None)
     service = subprocess.Popen([sys.executable, "-m", "workers.cli", "run"], env=env)
     try:
