@@ -14,6 +14,7 @@ from pathlib import Path
 from config.errors import ConfigError, InfrastructureError, PanodockError
 from config.settings import Settings, load_settings
 from workers.ledger import Ledger
+from workers.site_cli import add_site_commands, run_site_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     original = sub.add_parser("original", help="download URLs of a capture's originals")
     original.add_argument("capture", help="a capture id (or its first characters)")
     original.add_argument("--expires", type=int, default=3600, help="seconds the URL works")
+
+    add_site_commands(sub)
 
     bench = sub.add_parser("bench", help="time 8192x4096 JPEG -> published tile set")
     bench.add_argument("--width", type=int, default=8192, help="input width (default 8192)")
@@ -106,6 +109,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         print(run_bench(width=args.width, runs=args.runs, settings=settings, source=args.input))
         return 0
+    if args.command in ("site", "place"):  # the registry and the tour live in the store
+        from workers.app import make_store
+
+        return run_site_command(args, settings, make_store(settings))
     if args.command == "gc":
         return _gc(settings, apply=args.apply, grace_hours=args.grace_hours)
     url = service.resolve_redis_url(settings)

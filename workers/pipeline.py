@@ -23,6 +23,7 @@ from config.errors import PreconditionFailed, QuarantineError
 from ingest.gpano import GPano
 from ingest.image import check_size, decode_image, probe_image
 from ingest.metadata import ImageMetadata, read_metadata
+from ingest.placement import Placement
 from ingest.sidecar import Sidecar, parse_sidecar
 from stitching.equirect import CroppedArea, place_cropped, validate_area
 from stitching.rotation import pose_rotation
@@ -41,6 +42,7 @@ from workers.manifest import (
 from workers.render import render_scene
 from workers.stage_limits import StageClock
 from workers.storage.base import ObjectStore
+from workers.tour import locate_scene, publish_scene_to_tour, scene_metadata, tour_entry
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,7 @@ class Pipeline:
         info = probe_image(data, name=image_file.name)
         check_size(info, name=image_file.name, max_pixels=self.render.max_input_pixels)
         meta = read_metadata(data)
+        placement = locate_scene(self.store, capture.site, sidecar, meta)
 
         keys = SceneKeys(capture.site, capture.scene, self.version(capture))
         if self.store.exists(keys.manifest):
@@ -116,10 +119,14 @@ class Pipeline:
                 equirect, partial = self._equirect(image, meta)
             except QuarantineError as exc:
                 raise QuarantineError(f"{image_file.name}: {exc}") from exc
-            manifest = self._build(capture, keys, equirect, partial, meta, sidecar)
+            manifest = self._build(capture, keys, equirect, partial, meta, sidecar, placement)
             self._stage(capture_id, "publish")
             self.store.put(keys.manifest, manifest.to_json(), content_type="application/json")
-        outcome = self._swap_pointer(keys, capture)
+        is_live, outcome = self._swap_pointer(keys, capture)
+        if is_live:
+            self._stage(capture_id, "tour")
+            live = SceneManifest.model_validate_json(self.store.get(keys.manifest))
+            publish_scene_to_tour(self.store, capture.site, tour_entry(live, sidecar, placement))
         done = self.ledger.transition(
             capture_id,
             State.PUBLISHED,
@@ -192,6 +199,7 @@ class Pipeline:
         partial: bool,
         meta: ImageMetadata,
         sidecar: Sidecar | None,
+        placement: Placement,
     ) -> SceneManifest:
         levelling, heading = _orientation(meta, sidecar)
         rotation = None
@@ -232,11 +240,13 @@ class Pipeline:
             thumb=result.thumb,
             equirect=result.equirect,
             viewers=viewer_configs(keys, result.tiles, heading.heading_deg),
-            metadata=_public_metadata(meta, sidecar),
+            metadata=_public_metadata(meta, sidecar) | scene_metadata(placement, sidecar),
             warnings=list(meta.warnings),
         )
 
-    def _swap_pointer(self, keys: SceneKeys, capture: Capture, attempts: int = 5) -> str:
+    def _swap_pointer(
+        self, keys: SceneKeys, capture: Capture, attempts: int = 5
+    ) -> tuple[bool, str]:
         """Point current.json at this version with a conditional write (never torn).
 
         A pointer never goes back in time: if a capture received later than this one is
@@ -257,9 +267,9 @@ class Pipeline:
             if info is not None:
                 live = CurrentPointer.model_validate_json(self.store.get(keys.current))
                 if live.version == keys.version:
-                    return f"{keys.current} already points at {keys.version}"
+                    return True, f"{keys.current} already points at {keys.version}"
                 if live.capture_received_at > capture.created_at:
-                    return (
+                    return False, (
                         f"version {keys.version} is complete but not live: capture "
                         f"{live.capture_id[:12]} of this scene is newer and stays live"
                     )
@@ -271,7 +281,7 @@ class Pipeline:
                     if_match=info.etag if info else None,
                     if_none_match=info is None,
                 )
-                return f"published {keys.prefix}"
+                return True, f"published {keys.prefix}"
             except PreconditionFailed:
                 continue
         raise PreconditionFailed(f"{keys.current} kept changing; giving up after {attempts} tries")

@@ -1,10 +1,11 @@
 """Processes: a worker, and ``panodock run`` — the whole service on one machine.
 
 ``panodock run`` starts, in order: the private Redis (unless ``PANODOCK_REDIS_URL`` names
-one), N worker processes, the status service, then the watcher, each in its own process. It stops in the reverse
-order. Worker processes get the resolved settings through ``PANODOCK_*`` variables, so a
-flag given to ``run`` reaches them. Redis runs in its own session so a Ctrl-C at the
-terminal does not kill it under the workers while they hand back their jobs.
+one), N worker processes, the status service, then the watcher, each in its own process.
+It stops in the reverse order. Worker processes get the resolved settings through
+``PANODOCK_*`` variables, so a flag given to ``run`` reaches them. Redis runs in its own
+session so a Ctrl-C at the terminal does not kill it under the workers while they hand
+back their jobs.
 
 Shutdown never strands a job: a worker stops taking messages, lets running jobs finish
 (up to ``shutdown_timeout_seconds``), and hands prefetched messages back to the queue.
@@ -27,6 +28,7 @@ import dramatiq
 from pydantic import SecretStr
 
 from config.errors import InfrastructureError
+from config.schemas import schema_files
 from config.settings import Settings
 from ingest.image import configure_libvips
 from ingest.watcher import InboxWatcher
@@ -34,6 +36,7 @@ from workers.app import App, make_store
 from workers.intake import Intake
 from workers.presence import Presence
 from workers.redis_server import RedisServer
+from workers.storage.base import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,12 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def publish_schemas(store: ObjectStore) -> None:
+    """Put the JSON Schemas of scene, tour, site and sidecar under ``schemas/`` (public)."""
+    for name, path in sorted(schema_files().items()):
+        store.put(f"schemas/{name}", path.read_bytes(), content_type="application/json")
+
+
 def run_worker(settings: Settings, redis_url: str, stop: threading.Event | None = None) -> None:
     """Run one worker process until SIGINT/SIGTERM (or ``stop`` is set)."""
     stop = stop or _stop_on_signals()
@@ -111,6 +120,7 @@ def run_watcher(settings: Settings, redis_url: str, stop: threading.Event | None
     app = App(settings, redis_url)
     store = make_store(settings)
     store.bootstrap()
+    publish_schemas(store)
     intake = Intake(
         store=store,
         ledger=app.ledger,

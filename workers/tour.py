@@ -458,19 +458,13 @@ def _positions(entries: list[TourEntry], floors: dict[str, TourFloor]) -> dict[s
             if p.placed and p.floor in floors
             else p.model_copy(update={"x": None, "y": None, "source": "none"})
         )
-    stops = [
-        RouteStop(
-            scene=e.scene,
-            route=e.route,
-            index=e.index,
-            placement=out[e.scene],
-            scale_px_per_m=floors[out[e.scene].floor].scale_px_per_m  # type: ignore[index]
-            if out[e.scene].floor in floors
-            else None,
-        )
-        for e in entries
-        if e.route is not None and e.index is not None
-    ]
+    stops = []
+    for e in entries:
+        if e.route is None or e.index is None:
+            continue
+        floor = floors.get(out[e.scene].floor or "")
+        scale = floor.scale_px_per_m if floor is not None else None
+        stops.append(RouteStop(e.scene, e.route, e.index, out[e.scene], scale))
     out.update(interpolate_routes(stops))
     return out
 

@@ -7,6 +7,7 @@ stopped and started again on the same ports and data (tests of an outage mid-pub
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import signal
@@ -77,7 +78,7 @@ class SeaweedS3:
             if self.process.poll() is not None:
                 code = self.process.returncode
                 raise RuntimeError(f"weed exited with {code}:\n{self.log_tail()}")
-            if self._answers():
+            if self._answers() and self._stores():
                 return self.endpoint
             time.sleep(0.2)
         self.stop()
@@ -93,6 +94,25 @@ class SeaweedS3:
         except OSError:
             return False
         return True
+
+    def _stores(self) -> bool:
+        """Whether an object can be written and read back (after a restart the S3 port
+        answers before the volume server has re-registered)."""
+        from minio import Minio
+
+        client = Minio(self.endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, secure=False)
+        try:
+            if not client.bucket_exists("readiness"):
+                client.make_bucket("readiness")
+            client.put_object("readiness", "probe", io.BytesIO(b"ok"), 2)
+            response = client.get_object("readiness", "probe")
+            try:
+                return response.read() == b"ok"
+            finally:
+                response.close()
+                response.release_conn()
+        except Exception:  # not ready yet, whatever the error
+            return False
 
     def log_tail(self) -> str:
         log = self.data_dir / "weed.log"

@@ -80,6 +80,8 @@ def test_run_on_embedded_defaults_publishes_dropped_captures(
         current = wait_for(lambda: list(pointers.glob("after-*/current.json")), 60, "second scene")
         pointer = json.loads(current[0].read_text())  # type: ignore[index]
         assert (data / "store" / pointer["manifest"]).is_file()
+        schemas = data / "store" / "schemas"
+        assert {"scene.schema.json", "tour.schema.json"} <= {p.name for p in schemas.iterdir()}
 
         status = panodock("status", env=env)
         assert status.returncode == 0, status.stderr

@@ -1,0 +1,226 @@
+"""Fisheye lens profiles: how each lens of a dual-fisheye camera maps directions to pixels.
+
+A lens looks along its own +z axis, with its image x to the right and image y down. A
+direction at angle theta from the axis lands at radius ``r = f * g(theta)`` from the circle
+centre, ``g`` given by the projection model (equidistant ``theta``, equisolid
+``2 sin(theta/2)``, stereographic ``2 tan(theta/2)``, orthographic ``sin theta``), with
+``f = radius / g(fov/2)`` so that the rim of the image circle is at half the field of view.
+
+Hugin's radial polynomial then moves that ideal radius: with ``rn = r / n``,
+``r_src = (a rn^3 + b rn^2 + c rn + 1 - a - b - c) * rn * n``, where ``n`` is half the
+shorter side of the profile's reference frame (Hugin's normalisation), so a/b/c figures from
+a Hugin project for the same frame size can be used unchanged. Vignetting follows Hugin
+too: the recorded brightness is ``1 + vb R^2 + vc R^4 + vd R^6`` of the true one, with R
+the distance from the circle centre over half the reference frame's diagonal.
+
+Each lens's orientation on the camera is a yaw/pitch/roll in degrees with the GPano signs of
+:func:`stitching.rotation.pose_rotation` (lens 0 conventionally yaw 0, lens 1 yaw 180).
+
+Built-in profiles live in ``config/lenses.toml``; every figure there cites its source.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from stitching.rotation import pose_rotation
+
+Projection = Literal["equidistant", "equisolid", "stereographic", "orthographic"]
+
+#: Field of view of the generic model used when a camera has no profile (most consumer
+#: dual-fisheye lenses cover 190-200 deg; the overlap band absorbs the uncertainty).
+GENERIC_FOV_DEG = 195.0
+
+LENSES_TOML = Path(__file__).resolve().parent.parent / "config" / "lenses.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class Lens:
+    """One fisheye lens of a dual-fisheye frame.
+
+    Pixel figures (``centre``, ``radius``) are for the profile's reference frame size and
+    are scaled with the input; None means "not published: detect the circle in the frame".
+    """
+
+    fov_deg: float = GENERIC_FOV_DEG
+    projection: Projection = "equidistant"
+    centre: tuple[float, float] | None = None  # (x, y) px, pixel centres at +0.5
+    radius: float | None = None  # px, the circle's rim at fov_deg / 2
+    a: float = 0.0
+    b: float = 0.0
+    c: float = 0.0
+    yaw_deg: float = 0.0
+    pitch_deg: float = 0.0
+    roll_deg: float = 0.0
+    vb: float = 0.0
+    vc: float = 0.0
+    vd: float = 0.0
+
+    def rotation(self) -> np.ndarray:
+        """float64 (3, 3) matrix taking a camera (world) direction into this lens's axes."""
+        return pose_rotation(self.pitch_deg, self.roll_deg, self.yaw_deg)
+
+    def focal(self, radius: float) -> float:
+        """Focal length in px for an image circle of ``radius`` px."""
+        return radius / float(projection_radius(self.projection, math.radians(self.fov_deg) / 2))
+
+    @property
+    def has_vignetting(self) -> bool:
+        return bool(self.vb or self.vc or self.vd)
+
+
+@dataclass(frozen=True, slots=True)
+class LensProfile:
+    """A dual-fisheye camera: two lenses and the frame size their pixel figures refer to."""
+
+    name: str
+    lenses: tuple[Lens, Lens]
+    frame_size: tuple[int, int] | None = None  # (width, height) of the reference frame
+    makes: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())  # fields with no published figure, etc.
+
+    @property
+    def needs_circles(self) -> bool:
+        """Whether the circle centres or radii must be detected in the frame."""
+        return any(lens.centre is None or lens.radius is None for lens in self.lenses)
+
+    def scaled(self, width: int, height: int) -> LensProfile:
+        """The profile with pixel figures scaled to a ``width`` x ``height`` frame.
+
+        Raises
+        ------
+        ValueError
+            The frame's aspect differs from the reference frame's by more than 1 %.
+        """
+        if self.frame_size is None or self.frame_size == (width, height):
+            return replace(self, frame_size=(width, height))
+        ref_w, ref_h = self.frame_size
+        sx, sy = width / ref_w, height / ref_h
+        if abs(sx / sy - 1.0) > 0.01:
+            raise ValueError(
+                f"profile {self.name} is for {ref_w}x{ref_h} frames; a {width}x{height} frame "
+                "has another aspect"
+            )
+        lenses = tuple(
+            replace(
+                lens,
+                centre=None if lens.centre is None else (lens.centre[0] * sx, lens.centre[1] * sy),
+                radius=None if lens.radius is None else lens.radius * sx,
+            )
+            for lens in self.lenses
+        )
+        return replace(self, lenses=(lenses[0], lenses[1]), frame_size=(width, height))
+
+
+def projection_radius(projection: Projection, theta: np.ndarray | float) -> np.ndarray:
+    """``g(theta)``: image radius per unit focal length at ``theta`` radians off axis.
+
+    Raises
+    ------
+    ValueError
+        Unknown projection.
+    """
+    t = np.asarray(theta)
+    if projection == "equidistant":
+        return t
+    if projection == "equisolid":
+        return 2.0 * np.sin(t / 2.0)
+    if projection == "stereographic":
+        return 2.0 * np.tan(t / 2.0)
+    if projection == "orthographic":
+        return np.sin(np.minimum(t, math.pi / 2))
+    raise ValueError(f"unknown fisheye projection {projection!r}")
+
+
+def generic_profile(fov_deg: float = GENERIC_FOV_DEG) -> LensProfile:
+    """Two equidistant ``fov_deg`` lenses back to back, circles to be detected."""
+    return LensProfile(
+        name=f"generic {fov_deg:g}° equidistant",
+        lenses=(Lens(fov_deg=fov_deg), Lens(fov_deg=fov_deg, yaw_deg=180.0)),
+        notes=("no lens profile: circles detected, generic model",),
+    )
+
+
+def parse_profiles(text: str) -> dict[str, LensProfile]:
+    """Lens profiles from the TOML text of ``config/lenses.toml``, keyed by name.
+
+    Raises
+    ------
+    ValueError
+        Invalid TOML, a profile without exactly two lenses, or an unknown field.
+    """
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"lens profiles are not valid TOML: {exc}") from exc
+    profiles = {}
+    for name, entry in doc.get("profile", {}).items():
+        profiles[name] = _profile(name, entry)
+    return profiles
+
+
+@cache
+def builtin_profiles() -> dict[str, LensProfile]:
+    """The profiles shipped in ``config/lenses.toml`` (read once)."""
+    return parse_profiles(LENSES_TOML.read_text(encoding="utf-8"))
+
+
+def find_profile(
+    make: str | None, model: str | None, profiles: dict[str, LensProfile] | None = None
+) -> LensProfile | None:
+    """The profile whose EXIF model matches ``model`` (and make, when the profile lists one).
+
+    Matching ignores case, spaces, dashes and underscores: "RICOH THETA S" matches
+    "Ricoh Theta-S". Returns None when nothing matches or ``model`` is empty.
+    """
+    if not model:
+        return None
+    wanted_model, wanted_make = _norm(model), _norm(make or "")
+    for profile in (builtin_profiles() if profiles is None else profiles).values():
+        if wanted_model not in {_norm(m) for m in profile.models}:
+            continue
+        if profile.makes and wanted_make and wanted_make not in {_norm(m) for m in profile.makes}:
+            continue
+        return profile
+    return None
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\s_\-]+", "", text).lower()
+
+
+_LENS_FIELDS = set(Lens.__slots__)
+
+
+def _profile(name: str, entry: dict[str, Any]) -> LensProfile:
+    lenses_raw = entry.get("lens", [])
+    if len(lenses_raw) != 2:
+        raise ValueError(f"lens profile {name}: needs exactly two [[lens]] tables")
+    lenses = []
+    for i, raw in enumerate(lenses_raw):
+        unknown = set(raw) - _LENS_FIELDS
+        if unknown:
+            raise ValueError(f"lens profile {name}, lens {i}: unknown fields {sorted(unknown)}")
+        values = dict(raw)
+        for key in ("centre",):
+            if key in values:
+                values[key] = (float(values[key][0]), float(values[key][1]))
+        lenses.append(Lens(**values))
+    size = entry.get("frame_size")
+    return LensProfile(
+        name=name,
+        lenses=(lenses[0], lenses[1]),
+        frame_size=None if size is None else (int(size[0]), int(size[1])),
+        makes=tuple(entry.get("makes", ())),
+        models=tuple(entry.get("models", ())),
+        notes=tuple(entry.get("notes", ())),
+    )

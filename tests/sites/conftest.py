@@ -1,0 +1,99 @@
+"""Builders for the site tests: a synthetic floor plan with control points around a spot.
+
+The plan is 1200x800 px at 20 px/m; plan px (600, 400) is the local origin. Control
+points are placed on the plan, projected to local metres with the plan's true geometry and
+turned into lat/lon by inverting :class:`ingest.geo.LocalFrame` numerically, so the tests
+check the fit against a geometry they built, not against the fit itself.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from config.sites import ControlPoint, FitRecord, Floor, PlanImage, Site, plan_key
+from ingest.geo import LocalFrame, fit_plan
+
+SITE = "campus"
+PLAN_W, PLAN_H = 1200, 800
+SCALE = 20.0
+CENTRE = (600.0, 400.0)
+#: The iPhone 5 test file's GPS fix (tests/data/metadata/Apple_iPhone_5.exif-app1.bin).
+ORIGIN = (47.62716666666667, -122.33733333333333)
+
+
+def plan_to_local(x: float, y: float, north_deg: float) -> tuple[float, float]:
+    """The true local metres (east, north) of a plan px on this synthetic floor."""
+    dx, dy = (x - CENTRE[0]) / SCALE, (y - CENTRE[1]) / SCALE
+    c, s = math.cos(math.radians(north_deg)), math.sin(math.radians(north_deg))
+    return dx * c + dy * s, dx * s - dy * c
+
+
+def latlon_at(
+    east: float, north: float, origin: tuple[float, float] = ORIGIN
+) -> tuple[float, float]:
+    """Lat/lon whose local metres around ``origin`` are (east, north) (Newton steps)."""
+    frame = LocalFrame(*origin)
+    lat, lon = origin
+    for _ in range(5):
+        got = frame.to_local([lat], [lon])[0]
+        lat += (north - got[1]) / 111_200.0
+        lon += (east - got[0]) / (111_300.0 * math.cos(math.radians(lat)))
+    return lat, lon
+
+
+def plan_latlon(x: float, y: float, north_deg: float = 0.0) -> tuple[float, float]:
+    return latlon_at(*plan_to_local(x, y, north_deg))
+
+
+def make_floor(
+    floor: str = "1", *, north_deg: float = 0.0, with_fit: bool = True, building: str = "main"
+) -> Floor:
+    spots = [(100, 100), (1100, 120), (1080, 700), (150, 690), (600, 380), (400, 600)]
+    points = [
+        ControlPoint(name=f"p{i}", x=x, y=y, lat=lat, lon=lon)
+        for i, (x, y) in enumerate(spots)
+        for lat, lon in [plan_latlon(x, y, north_deg)]
+    ]
+    fit = None
+    if with_fit:
+        frame = LocalFrame.around([p.lat for p in points], [p.lon for p in points])
+        local = frame.to_local([p.lat for p in points], [p.lon for p in points])
+        result = fit_plan(np.array(spots, float), local, "similarity", [p.name for p in points])
+        fit = FitRecord(
+            model="similarity",
+            matrix=result.matrix.tolist(),
+            origin_lat=frame.origin_lat,
+            origin_lon=frame.origin_lon,
+            rms_px=result.rms_px,
+            loo_rms_px=result.loo_rms_px,
+            residuals_px=dict(zip(result.names, map(float, result.errors_px), strict=True)),
+            loo_residuals_px=dict(zip(result.names, map(float, result.loo_errors_px), strict=True)),
+            scale_px_per_m=result.scale_px_per_m,
+            north_offset_deg=result.north_offset_deg,
+        )
+    return Floor(
+        id=floor,
+        plan=PlanImage(key=plan_key(SITE, building, floor, ".png"), width=PLAN_W, height=PLAN_H),
+        scale_px_per_m=SCALE,
+        north_offset_deg=north_deg,
+        control_points=points if with_fit else [],
+        fit=fit,
+    )
+
+
+def make_site(*floors: Floor, building: str = "main") -> Site:
+    site = Site(id=SITE)
+    for floor in floors:
+        site = site.with_floor(building, floor)
+    return site
+
+
+def plan_png(width: int = PLAN_W, height: int = PLAN_H) -> bytes:
+    img = np.full((height, width, 3), 255, np.uint8)
+    cv2.rectangle(img, (50, 50), (width - 50, height - 50), (0, 0, 0), 4)
+    ok, buf = cv2.imencode(".png", img)
+    assert ok
+    return buf.tobytes()

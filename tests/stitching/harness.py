@@ -1,0 +1,215 @@
+"""Ground truth for the stitchers: render raw captures from a real equirect, score the stitch.
+
+(a) :func:`render_dual_fisheye`: two fisheye circles side by side, seen through a known
+profile, each lens knocked off by a random rotation of up to ``misalign_deg`` and its
+exposure moved by up to ``max_ev`` (linear light). (b) :func:`render_views`: perspective
+views on a rotating head, random exposure per view, JPEG q92. :func:`score` removes the
+global rotation and reports latitude-weighted PSNR/SSIM, coverage and residual tile shift.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from stitching.equirect import (
+    equirect_coords,
+    fixed_point_maps,
+    remap_wrapped,
+    rotate_equirect,
+)
+from stitching.fisheye import Geometry, geometry_for
+from stitching.kinds import Frame
+from stitching.lens import Lens, LensProfile, projection_radius
+from stitching.quality import align_to, coverage, psnr, ssim, tile_shifts
+from stitching.rotation import pose_rotation
+
+GAMMA = 2.2
+
+
+def test_profile(width: int, fov_deg: float = 195.0) -> LensProfile:
+    """A known profile for a ``width`` x ``width // 2`` frame: equidistant circles."""
+    h = width // 2
+    r = 0.47 * h
+    return LensProfile(
+        name=f"harness {fov_deg:g}",
+        lenses=(
+            Lens(fov_deg=fov_deg, centre=(width * 0.75, h / 2), radius=r),
+            Lens(fov_deg=fov_deg, centre=(width * 0.25, h / 2), radius=r, yaw_deg=180.0),
+        ),
+        frame_size=(width, h),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DualFisheyeCase:
+    frame: np.ndarray
+    profile: LensProfile
+    misalign: tuple[np.ndarray, np.ndarray]  # rotation vectors (rad) applied to each lens
+    ev: tuple[float, float]
+
+
+def render_dual_fisheye(
+    pano: np.ndarray,
+    width: int,
+    rng: np.random.Generator,
+    *,
+    misalign_deg: float = 1.0,
+    max_ev: float = 0.5,
+    profile: LensProfile | None = None,
+) -> DualFisheyeCase:
+    """Render a dual-fisheye frame of ``width`` x ``width // 2`` from an equirect."""
+    profile = profile or test_profile(width)
+    h = width // 2
+    geometry = geometry_for(profile, width, h)
+    src = _prefilter(pano, geometry)
+    frame = np.zeros((h, width, 3), dtype=np.uint8)
+    misalign, evs = [], []
+    for geo in geometry.lenses:
+        axis = rng.normal(size=3)
+        omega = axis / np.linalg.norm(axis) * math.radians(rng.uniform(0, misalign_deg))
+        rot, _ = cv2.Rodrigues(omega.reshape(3, 1))
+        m = geo.matrix() @ rot  # true world -> lens
+        ev = float(rng.uniform(-max_ev / 2, max_ev / 2))
+        misalign.append(omega)
+        evs.append(ev)
+        cx, cy, r = geo.centre[0], geo.centre[1], geo.radius
+        ys, xs = np.mgrid[0:h, 0:width].astype(np.float64)
+        dx, dy = xs + 0.5 - cx, ys + 0.5 - cy
+        rad = np.hypot(dx, dy)
+        inside = rad <= r
+        f = r / float(projection_radius(geo.lens.projection, geo.half_fov()))
+        theta = rad / f  # equidistant (the harness profile)
+        safe = np.maximum(rad, 1e-9)
+        lens_dir = np.stack(
+            [np.sin(theta) * dx / safe, -np.sin(theta) * dy / safe, np.cos(theta)], axis=-1
+        )
+        world = lens_dir @ m  # m.T @ d for every pixel
+        col, row = equirect_coords(
+            world[..., 0].astype(np.float32),
+            world[..., 1].astype(np.float32),
+            world[..., 2].astype(np.float32),
+            src.shape[1],
+            src.shape[0],
+        )
+        sample = remap_wrapped(src, fixed_point_maps(col, row, src.shape[0]))
+        sample = _expose(sample, ev)
+        frame[inside] = sample[inside]
+    return DualFisheyeCase(frame, profile, (misalign[0], misalign[1]), (evs[0], evs[1]))
+
+
+def render_views(
+    pano: np.ndarray,
+    *,
+    rows: list[tuple[float, int]],
+    hfov_deg: float,
+    size: tuple[int, int],
+    rng: np.random.Generator,
+    max_ev: float = 0.5,
+    quality: int = 92,
+) -> tuple[list[Frame], list[tuple[float, float]]]:
+    """Perspective views from a rotating head: for each (pitch_deg, count) row, ``count``
+    views evenly spaced in yaw starting at 0. Returns the frames and their (yaw, pitch)."""
+    w, h = size
+    f = (w / 2) / math.tan(math.radians(hfov_deg) / 2)
+    frames, poses = [], []
+    for pitch, count in rows:
+        for k in range(count):
+            yaw = 360.0 * k / count
+            yaw = yaw - 360.0 if yaw > 180 else yaw
+            m = pose_rotation(pitch, 0.0, yaw)  # world -> camera
+            ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+            cam = np.stack([(xs + 0.5 - w / 2) / f, -(ys + 0.5 - h / 2) / f, np.ones_like(xs)], -1)
+            world = cam @ m
+            col, row = equirect_coords(
+                *(world[..., i].astype(np.float32) for i in range(3)), pano.shape[1], pano.shape[0]
+            )
+            view = remap_wrapped(pano, fixed_point_maps(col, row, pano.shape[0]))
+            view = _expose(view, float(rng.uniform(-max_ev, max_ev)))
+            ok, buf = cv2.imencode(".jpg", view, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            assert ok
+            name = f"r{int(pitch):+d}_y{int(round(yaw)):+04d}.jpg"
+            frames.append(Frame(name=name, image=cv2.imdecode(buf, cv2.IMREAD_COLOR)))
+            poses.append((yaw, pitch))
+    return frames, poses
+
+
+def footprint(
+    poses: list[tuple[float, float]], hfov_deg: float, size: tuple[int, int], width: int
+) -> np.ndarray:
+    """bool (width // 2, width): equirect pixels some view sees."""
+    w, h = size
+    f = (w / 2) / math.tan(math.radians(hfov_deg) / 2)
+    out_h = width // 2
+    yaw = ((np.arange(width) + 0.5) / width - 0.5) * 2 * math.pi
+    pitch = (0.5 - (np.arange(out_h) + 0.5) / out_h) * math.pi
+    yy, pp = np.meshgrid(yaw, pitch)
+    d = np.stack([np.cos(pp) * np.sin(yy), np.sin(pp), np.cos(pp) * np.cos(yy)], -1)
+    seen = np.zeros((out_h, width), dtype=bool)
+    for yaw_deg, pitch_deg in poses:
+        cam = d @ pose_rotation(pitch_deg, 0.0, yaw_deg).T
+        z = cam[..., 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = cam[..., 0] / z * f + w / 2
+            v = -cam[..., 1] / z * f + h / 2
+        seen |= (z > 0) & (u >= 1) & (u <= w - 1) & (v >= 1) & (v <= h - 1)
+    return seen
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    psnr_db: float
+    ssim: float
+    coverage: float
+    tile_shift_px: float
+
+
+def score(
+    result: np.ndarray, pano: np.ndarray, *, width: int, within: np.ndarray | None = None
+) -> Score:
+    """Score a stitched equirect against the truth at ``width`` (both INTER_AREA-resized),
+    after removing the global rotation; ``within`` limits it to a footprint."""
+    size = (width, width // 2)
+    res = cv2.resize(result, size, interpolation=cv2.INTER_AREA)
+    truth = cv2.resize(pano, size, interpolation=cv2.INTER_AREA)
+    region = np.ones(size[::-1], dtype=bool) if within is None else within
+    _, rotation = align_to(res, truth, face_size=max(128, width // 4), iterations=6)
+    # Rotate at full size and shrink after: a sub-pixel resample at the scoring size
+    # would blur texture and cost dB the stitch did not lose.
+    full = rotate_equirect(result, rotation, interpolation=cv2.INTER_CUBIC)
+    aligned = cv2.resize(full, size, interpolation=cv2.INTER_AREA)
+    covered = aligned.max(axis=2) > 0
+    # Pixels next to the edge of the covered area mix in black when shrunk: not scored.
+    mask = cv2.erode((covered & region).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    aligned = _match_exposure(aligned, truth, mask)
+    shifts = tile_shifts(truth, aligned, 32, mask).trusted()
+    return Score(
+        psnr_db=psnr(aligned, truth, mask),
+        ssim=ssim(aligned, truth, mask),
+        coverage=coverage(covered, within=region),
+        tile_shift_px=shifts.median_shift(),
+    )
+
+
+def _match_exposure(img: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Remove one global linear-light gain: a stitch's absolute exposure is arbitrary."""
+    a = (img[mask].astype(np.float64) / 255.0) ** GAMMA
+    b = (truth[mask].astype(np.float64) / 255.0) ** GAMMA
+    ev = math.log2(max(float(b.sum()), 1e-9) / max(float(a.sum()), 1e-9))
+    return _expose(img, ev)
+
+
+def _expose(img: np.ndarray, ev: float) -> np.ndarray:
+    lin = (img.astype(np.float32) / 255.0) ** GAMMA * (2.0**ev)
+    return (np.clip(lin, 0, 1) ** (1 / GAMMA) * 255.0 + 0.5).astype(np.uint8)
+
+
+def _prefilter(pano: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """The pano shrunk to about the fisheye's angular resolution, against aliasing."""
+    g = geometry.lenses[0]
+    px_per_rad = g.radius / g.half_fov()
+    width = int(min(pano.shape[1], 2 * math.pi * px_per_rad * 1.5)) // 2 * 2
+    return cv2.resize(pano, (width, width // 2), interpolation=cv2.INTER_AREA)

@@ -1,0 +1,101 @@
+"""Multi-shot sets: ground truth, the real lunchroom rotation, and bad sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from config.errors import CaptureError
+from stitching.kinds import Frame, stitch_multishot
+from tests.stitching.harness import footprint, render_views, score
+
+DATA = Path(__file__).parent.parent / "data" / "stitching"
+SIZE = (640, 480)
+HFOV = 75.0
+
+
+@pytest.fixture(scope="module")
+def one_row(pano: np.ndarray) -> tuple[list[Frame], list[tuple[float, float]]]:
+    return render_views(
+        pano, rows=[(0.0, 8)], hfov_deg=HFOV, size=SIZE, rng=np.random.default_rng(7)
+    )
+
+
+@pytest.fixture(scope="module")
+def one_row_result(one_row):  # type: ignore[no-untyped-def]
+    return stitch_multishot(one_row[0], yaw_step_deg=45.0)
+
+
+def test_one_row_uses_every_frame_and_covers_its_footprint(one_row, one_row_result, pano) -> None:  # type: ignore[no-untyped-def]
+    frames, poses = one_row
+    assert one_row_result.frames_used == [f.name for f in frames]
+    assert one_row_result.frames_unplaced == []
+    s = score(one_row_result.equirect, pano, width=1024, within=footprint(poses, HFOV, SIZE, 1024))
+    assert s.coverage == pytest.approx(1.0, abs=1e-3)
+    # A regression floor: measured 29.96 dB. The issue's target (32.8 dB) is not met yet;
+    # tests/bench_stitching.py reports the figure at full size.
+    assert s.psnr_db >= 29.5, s
+
+
+def test_one_row_poses_follow_the_head(one_row_result) -> None:  # type: ignore[no-untyped-def]
+    yaws = [p[0] for p in one_row_result.details["poses_yaw_pitch_deg"]]
+    expected = [0, 45, 90, 135, 180, -135, -90, -45]
+    for got, want in zip(yaws, expected, strict=True):
+        assert abs((got - want + 180) % 360 - 180) < 1.5
+
+
+def test_lunchroom_rotation_closes_with_all_twelve_frames() -> None:
+    files = sorted(DATA.glob("lunchroom12/img*.jpg"))
+    frames = [Frame(name=f.name, image=cv2.imread(str(f))) for f in files]
+    result = stitch_multishot(frames, yaw_step_deg=30.0)
+    assert len(frames) == 12 and result.frames_used == [f.name for f in frames]
+    yaws = sorted(p[0] for p in result.details["poses_yaw_pitch_deg"])  # type: ignore[union-attr]
+    gaps = np.diff(yaws + [yaws[0] + 360.0])
+    assert gaps.max() < 50.0  # a closed ring: no missing sector
+    h, w = result.equirect.shape[:2]
+    band = result.equirect[h // 2 - 20 : h // 2 + 20]
+    assert (band.max(axis=2) > 0).all()  # the horizon is covered all the way round
+
+
+def test_a_frame_of_another_size_is_named(one_row) -> None:  # type: ignore[no-untyped-def]
+    frames = list(one_row[0][:3])
+    frames[2] = Frame(name="odd.jpg", image=cv2.resize(frames[2].image, (320, 240)))
+    with pytest.raises(CaptureError, match="odd.jpg is 320x240"):
+        stitch_multishot(frames)
+
+
+def test_a_set_of_one_frame_fails(one_row) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CaptureError, match="at least two positions.*r\\+0_y\\+000"):
+        stitch_multishot(one_row[0][:1])
+
+
+def test_frames_with_no_overlap_fail(one_row) -> None:  # type: ignore[no-untyped-def]
+    opposite = [one_row[0][0], one_row[0][4]]  # 180 deg apart
+    with pytest.raises(CaptureError, match="overlap"):
+        stitch_multishot(opposite)
+
+
+def test_an_unplaceable_frame_fails_or_is_listed(one_row) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(1)
+    noise = Frame(name="lens-cap.jpg", image=rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
+    frames = list(one_row[0][:3]) + [noise]
+    with pytest.raises(CaptureError, match="lens-cap.jpg"):
+        stitch_multishot(frames)
+    result = stitch_multishot(frames, allow_incomplete=True)
+    assert result.frames_unplaced == ["lens-cap.jpg"]
+    assert result.details["incomplete"] is True
+    assert "lens-cap.jpg" not in result.frames_used
+
+
+def test_brackets_are_fused_first(one_row) -> None:  # type: ignore[no-untyped-def]
+    frames = []
+    for f in one_row[0][:3]:
+        dark = cv2.convertScaleAbs(f.image, alpha=0.5)
+        frames += [Frame(f.name + ":-1", dark, -1.0), Frame(f.name + ":0", f.image, 0.0)]
+    result = stitch_multishot(frames, brackets=2)
+    assert len(result.frames_used) == 6 and result.frames_unplaced == []
+    with pytest.raises(CaptureError, match="6 frames do not split into brackets of 4"):
+        stitch_multishot(frames, brackets=4)
