@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     equirect_max_width: int = Field(
         8192, ge=512, description="Width cap of the published equirect.jpg master."
     )
+    allow_incomplete: bool = Field(
+        False,
+        description="Publish a multi-shot set whose frames cannot all be placed, flagged "
+        "incomplete; false fails the capture naming the frames.",
+    )
     max_input_pixels: int = Field(
         16384 * 8192,
         ge=1,

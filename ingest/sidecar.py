@@ -167,6 +167,15 @@ class Sequence(_Strict):
     index: int = Field(ge=0)
 
 
+class Rig(_Strict):
+    """How a multi-shot set was taken on a rotating head."""
+
+    yaw_step_deg: float | None = Field(
+        None, gt=0, le=180, description="Yaw between positions, if the head turns evenly."
+    )
+    brackets: int = Field(1, ge=1, le=9, description="Exposures per position (fused first).")
+
+
 class PointOfInterest(_Strict):
     """Something to mark in the panorama; angles in degrees from the image centre."""
 
@@ -210,6 +219,10 @@ class Sidecar(_Strict):
     position: Position | None = None
     orientation: Orientation | None = None
     sequence: Sequence | None = None
+    kind: Literal["equirect", "dual_fisheye", "multishot"] | None = Field(
+        None, description="What the images are; default: recognised from the images."
+    )
+    rig: Rig | None = None
     points_of_interest: list[PointOfInterest] = Field(default_factory=list)
     notes: str | None = None
 

@@ -130,6 +130,7 @@ class App:
                     equirect_max_width=s.equirect_max_width,
                     max_input_pixels=s.max_input_pixels,
                     upload_threads=s.upload_threads,
+                    allow_incomplete=s.allow_incomplete,
                 ),
                 clock=StageClock(s.stage_time_limits, default=s.job_time_limit_seconds),
             )

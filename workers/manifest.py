@@ -61,7 +61,7 @@ class Levelling(BaseModel):
 
     pitch_deg: float = 0.0
     roll_deg: float = 0.0
-    source: Literal["sidecar", "gpano", "none"] = "none"
+    source: Literal["sidecar", "gpano", "stitch", "none"] = "none"
 
 
 class Heading(BaseModel):
@@ -96,6 +96,13 @@ class SceneManifest(BaseModel):
     sources: list[SourceFile]
     source_size: tuple[int, int] = Field(description="Width, height of the decoded original.")
     partial: bool = Field(False, description="True when the original covered part of the sphere.")
+    incomplete: bool = Field(
+        False, description="True when frames of a multi-shot set could not be placed."
+    )
+    frames_unplaced: list[str] = Field(default_factory=list)
+    stitch: dict[str, Any] | None = Field(
+        None, description="How raw frames were stitched: lens profile, seam shift, frames used."
+    )
     levelling: Levelling
     heading: Heading
     tiles: TileSet

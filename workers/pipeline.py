@@ -14,8 +14,9 @@ import json
 import logging
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 import numpy as np
 
@@ -26,6 +27,13 @@ from ingest.metadata import ImageMetadata, read_metadata
 from ingest.placement import Placement
 from ingest.sidecar import Sidecar, parse_sidecar
 from stitching.equirect import CroppedArea, place_cropped, validate_area
+from stitching.kinds import (
+    Frame,
+    StitchResult,
+    looks_dual_fisheye,
+    stitch_dual_fisheye,
+    stitch_multishot,
+)
 from stitching.rotation import pose_rotation
 from tiling.cube import CubeProjector
 from tiling.pyramid import choose_layout
@@ -47,11 +55,13 @@ from workers.tour import locate_scene, publish_scene_to_tour, scene_metadata, to
 log = logging.getLogger(__name__)
 
 #: Bump when a change alters published pixels or layout: it changes every version hash.
-PIPELINE_VERSION = "panodock-equirect/1"
+PIPELINE_VERSION = "panodock/2"
 #: The aspect tolerance of a full 2:1 panorama (cameras emit e.g. 5376x2688 exactly, but
 #: some editors round one side).
 ASPECT_TOLERANCE = 0.01
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".tif", ".tiff", ".png")
+#: Sidecar roles of files that are part of the panorama (None: the sidecar does not say).
+IMAGE_ROLES = (None, "equirect", "fisheye", "dual_fisheye", "frame", "bracket")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,40 @@ class RenderSettings:
     equirect_max_width: int
     max_input_pixels: int
     upload_threads: int = 8  # speed only: not part of the version hash
+    allow_incomplete: bool = False  # publish a multi-shot set missing frames, flagged
+
+
+@dataclass(slots=True)
+class Source:
+    """The full-sphere equirect a capture became, and how."""
+
+    equirect: np.ndarray
+    kind: Literal["equirect", "dual_fisheye", "multishot"]
+    partial: bool = False
+    frames_unplaced: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    pitch_deg: float | None = None
+    roll_deg: float | None = None
+
+    @classmethod
+    def stitched(cls, result: StitchResult) -> Source:
+        kind: Literal["dual_fisheye", "multishot"] = (
+            "dual_fisheye" if result.kind == "dual_fisheye" else "multishot"
+        )
+        # scene.json is JSON: numpy scalars and arrays become plain numbers and lists.
+        details = json.loads(
+            json.dumps({**result.details, "frames_used": list(result.frames_used)}, default=_plain)
+        )
+        return cls(
+            equirect=result.equirect,
+            kind=kind,
+            frames_unplaced=list(result.frames_unplaced),
+            warnings=list(result.warnings),
+            details=details,
+            pitch_deg=result.pitch_deg,
+            roll_deg=result.roll_deg,
+        )
 
 
 class Pipeline:
@@ -102,10 +146,8 @@ class Pipeline:
             return
         capture = capture.model_copy(update={"attempts": capture.attempts + 1})
         sidecar = self._sidecar(capture)
-        image_file = _image_file(capture, sidecar)
-        data = self.store.get(image_file.key)
-        info = probe_image(data, name=image_file.name)
-        check_size(info, name=image_file.name, max_pixels=self.render.max_input_pixels)
+        images = _image_files(capture, sidecar)
+        data = self._checked(images[0])
         meta = read_metadata(data)
         placement = locate_scene(self.store, capture.site, sidecar, meta)
 
@@ -113,13 +155,8 @@ class Pipeline:
         if self.store.exists(keys.manifest):
             self.ledger.note(capture_id, f"version {keys.version} was complete already")
         else:
-            self._stage(capture_id, "validate")
-            image = decode_image(data, name=image_file.name)
-            try:
-                equirect, partial = self._equirect(image, meta)
-            except QuarantineError as exc:
-                raise QuarantineError(f"{image_file.name}: {exc}") from exc
-            manifest = self._build(capture, keys, equirect, partial, meta, sidecar, placement)
+            source = self._source(capture_id, images, data, meta, sidecar)
+            manifest = self._build(capture, keys, source, meta, sidecar, placement)
             self._stage(capture_id, "publish")
             self.store.put(keys.manifest, manifest.to_json(), content_type="application/json")
         is_live, outcome = self._swap_pointer(keys, capture)
@@ -138,6 +175,57 @@ class Pipeline:
             log.info("capture %s was published by another worker", capture_id)
         else:
             log.info("capture %s published: %s", capture_id, keys.current)
+
+    def _checked(self, file: RawFile) -> bytes:
+        """An original's bytes, refused from its header if it is not an image or a bomb."""
+        data = self.store.get(file.key)
+        info = probe_image(data, name=file.name)
+        check_size(info, name=file.name, max_pixels=self.render.max_input_pixels)
+        return data
+
+    def _source(
+        self,
+        capture_id: str,
+        images: list[RawFile],
+        first: bytes,
+        meta: ImageMetadata,
+        sidecar: Sidecar | None,
+    ) -> Source:
+        """The full-sphere equirect of a capture, whatever kind it is (see module docstring)."""
+        declared = sidecar.kind if sidecar else None
+        if len(images) > 1 or declared == "multishot":
+            self._stage(capture_id, "stitch")
+            frames = [Frame(name=images[0].name, image=decode_image(first, name=images[0].name))]
+            for file in images[1:]:
+                frames.append(
+                    Frame(name=file.name, image=decode_image(self._checked(file), name=file.name))
+                )
+            rig = sidecar.rig if sidecar else None
+            result = stitch_multishot(
+                frames,
+                yaw_step_deg=rig.yaw_step_deg if rig else None,
+                brackets=rig.brackets if rig else 1,
+                allow_incomplete=self.render.allow_incomplete,
+            )
+            return Source.stitched(result)
+        name = images[0].name
+        image = decode_image(first, name=name)
+        projection = (meta.gpano.projection_type or "").lower() if meta.gpano else ""
+        if declared == "dual_fisheye" or (
+            declared is None and projection != "equirectangular" and looks_dual_fisheye(image)
+        ):
+            self._stage(capture_id, "stitch")
+            # The camera picks the lens profile: EXIF, else the sidecar's device name.
+            model = meta.model or (sidecar.device if sidecar else None)
+            return Source.stitched(
+                stitch_dual_fisheye(image, make=meta.make, model=model, name=name)
+            )
+        self._stage(capture_id, "validate")
+        try:
+            equirect, partial = self._equirect(image, meta)
+        except QuarantineError as exc:
+            raise QuarantineError(f"{name}: {exc}") from exc
+        return Source(equirect=equirect, kind="equirect", partial=partial)
 
     def version(self, capture: Capture) -> str:
         """Version id: hash of the originals, the pipeline and the output settings."""
@@ -195,13 +283,13 @@ class Pipeline:
         self,
         capture: Capture,
         keys: SceneKeys,
-        equirect: np.ndarray,
-        partial: bool,
+        source: Source,
         meta: ImageMetadata,
         sidecar: Sidecar | None,
         placement: Placement,
     ) -> SceneManifest:
-        levelling, heading = _orientation(meta, sidecar)
+        equirect = source.equirect
+        levelling, heading = _orientation(meta, sidecar, source)
         rotation = None
         if levelling.pitch_deg or levelling.roll_deg:
             rotation = pose_rotation(levelling.pitch_deg, levelling.roll_deg)
@@ -232,7 +320,10 @@ class Pipeline:
             pipeline=PIPELINE_VERSION,
             sources=[SourceFile(name=f.name, sha256=f.sha256, key=f.key) for f in capture.files],
             source_size=(int(equirect.shape[1]), int(equirect.shape[0])),
-            partial=partial,
+            kind=source.kind,
+            partial=source.partial,
+            incomplete=bool(source.frames_unplaced),
+            frames_unplaced=source.frames_unplaced,
             levelling=levelling,
             heading=heading,
             tiles=result.tiles,
@@ -241,7 +332,8 @@ class Pipeline:
             equirect=result.equirect,
             viewers=viewer_configs(keys, result.tiles, heading.heading_deg),
             metadata=_public_metadata(meta, sidecar) | scene_metadata(placement, sidecar),
-            warnings=list(meta.warnings),
+            stitch=source.details or None,
+            warnings=list(meta.warnings) + source.warnings,
         )
 
     def _swap_pointer(
@@ -287,24 +379,32 @@ class Pipeline:
         raise PreconditionFailed(f"{keys.current} kept changing; giving up after {attempts} tries")
 
 
-def _image_file(capture: Capture, sidecar: Sidecar | None) -> RawFile:
-    """The one equirect image of a capture, or a QuarantineError naming what is wrong."""
-    images = [f for f in capture.files if f.name.lower().endswith(IMAGE_SUFFIXES)]
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot put {type(value).__name__} into scene.json")
+
+
+def _image_files(capture: Capture, sidecar: Sidecar | None) -> list[RawFile]:
+    """The images of a capture, in name order (a rotating head's shooting order).
+
+    Files the sidecar marks ``"role": "equirect"`` win alone; files it marks with a role
+    other than an image role (e.g. ``"thumbnail"``) are left out. QuarantineError if none.
+    """
+    images = sorted(
+        (f for f in capture.files if f.name.lower().endswith(IMAGE_SUFFIXES)),
+        key=lambda f: f.name,
+    )
     if sidecar is not None:
         roles = {f.name: f.role for f in sidecar.files}
         tagged = [f for f in images if roles.get(f.name) == "equirect"]
-        images = tagged or images
-    others = [f.name for f in capture.files if f not in images and f.name != capture.sidecar]
-    if len(images) == 1:
-        return images[0]
+        images = tagged or [f for f in images if roles.get(f.name) in IMAGE_ROLES]
     if not images:
-        names = ", ".join(others) or "nothing"
-        raise QuarantineError(f"capture has no image file (found {names})")
-    names = ", ".join(f.name for f in images)
-    raise QuarantineError(
-        f"capture folder has {len(images)} images ({names}); only single equirectangular "
-        'captures are supported so far — mark the panorama with role "equirect" in capture.json'
-    )
+        others = [f.name for f in capture.files if f.name != capture.sidecar]
+        raise QuarantineError(f"capture has no image file (found {', '.join(others) or 'nothing'})")
+    return images
 
 
 def _cropped_area(gpano: GPano | None) -> CroppedArea | None:
@@ -330,8 +430,10 @@ def _cropped_area(gpano: GPano | None) -> CroppedArea | None:
     )
 
 
-def _orientation(meta: ImageMetadata, sidecar: Sidecar | None) -> tuple[Levelling, Heading]:
-    """Pitch/roll to level and the compass heading: the sidecar wins over GPano."""
+def _orientation(
+    meta: ImageMetadata, sidecar: Sidecar | None, source: Source
+) -> tuple[Levelling, Heading]:
+    """Pitch/roll to level and the compass heading: sidecar, then GPano, then the stitch."""
     orientation = sidecar.orientation if sidecar else None
     gpano = meta.gpano
     levelling = Levelling()
@@ -346,6 +448,10 @@ def _orientation(meta: ImageMetadata, sidecar: Sidecar | None) -> tuple[Levellin
             pitch_deg=float(gpano.pose_pitch_degrees or 0.0),
             roll_deg=float(gpano.pose_roll_degrees or 0.0),
             source="gpano",
+        )
+    elif source.pitch_deg or source.roll_deg:
+        levelling = Levelling(
+            pitch_deg=source.pitch_deg or 0.0, roll_deg=source.roll_deg or 0.0, source="stitch"
         )
     heading = Heading()
     if orientation is not None and orientation.heading_deg is not None:
