@@ -29,8 +29,6 @@ from typing import TYPE_CHECKING, Annotated, Final, Literal
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from config.errors import PreconditionFailed
-
 if TYPE_CHECKING:
     from workers.storage.base import ObjectStore
 
@@ -215,20 +213,14 @@ def update_site(store: ObjectStore, site: str, change: Callable[[Site], Site]) -
     PreconditionFailed
         The registry kept changing under us for every attempt.
     """
-    key = site_key(site)
-    for _ in range(_UPDATE_ATTEMPTS):
-        info = store.head(key)
-        current = Site.model_validate_json(store.get(key)) if info else Site(id=site)
-        new = change(current)
-        try:
-            store.put(
-                key,
-                new.to_json(),
-                content_type="application/json",
-                if_match=info.etag if info else None,
-                if_none_match=info is None,
-            )
-            return new
-        except PreconditionFailed:
-            continue
-    raise PreconditionFailed(f"{key} kept changing; gave up after {_UPDATE_ATTEMPTS} tries")
+    from workers.storage.conditional import update_object  # config must not import workers early
+
+    written: list[Site] = []
+
+    def apply(current: bytes | None) -> bytes:
+        registry = Site.model_validate_json(current) if current else Site(id=site)
+        written[:] = [change(registry)]
+        return written[0].to_json()
+
+    update_object(store, site_key(site), apply, attempts=_UPDATE_ATTEMPTS)
+    return written[0]

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from config.errors import PreconditionFailed, QuarantineError
+from config.errors import QuarantineError
 from ingest.gpano import GPano
 from ingest.image import check_size, decode_image, probe_image
 from ingest.metadata import ImageMetadata, read_metadata
@@ -50,6 +50,7 @@ from workers.manifest import (
 from workers.render import render_scene
 from workers.stage_limits import StageClock
 from workers.storage.base import ObjectStore
+from workers.storage.conditional import update_object
 from workers.tour import locate_scene, publish_scene_to_tour, scene_metadata, tour_entry
 
 log = logging.getLogger(__name__)
@@ -354,29 +355,27 @@ class Pipeline:
             capture_received_at=capture.created_at,
             published_at=datetime.now(UTC),
         )
-        for _ in range(attempts):
-            info = self.store.head(keys.current)
-            if info is not None:
-                live = CurrentPointer.model_validate_json(self.store.get(keys.current))
-                if live.version == keys.version:
-                    return True, f"{keys.current} already points at {keys.version}"
-                if live.capture_received_at > capture.created_at:
-                    return False, (
-                        f"version {keys.version} is complete but not live: capture "
-                        f"{live.capture_id[:12]} of this scene is newer and stays live"
-                    )
-            try:
-                self.store.put(
-                    keys.current,
-                    pointer.to_json(),
-                    content_type="application/json",
-                    if_match=info.etag if info else None,
-                    if_none_match=info is None,
-                )
-                return True, f"published {keys.prefix}"
-            except PreconditionFailed:
-                continue
-        raise PreconditionFailed(f"{keys.current} kept changing; giving up after {attempts} tries")
+        outcome = (True, f"published {keys.prefix}")
+
+        def swap(current: bytes | None) -> bytes | None:
+            nonlocal outcome
+            outcome = (True, f"published {keys.prefix}")
+            if current is None:
+                return pointer.to_json()
+            live = CurrentPointer.model_validate_json(current)
+            if live.version == keys.version:
+                outcome = (True, f"{keys.current} already points at {keys.version}")
+                return None
+            if live.capture_received_at > capture.created_at:
+                outcome = (False, (
+                    f"version {keys.version} is complete but not live: capture "
+                    f"{live.capture_id[:12]} of this scene is newer and stays live"
+                ))  # fmt: skip
+                return None
+            return pointer.to_json()
+
+        update_object(self.store, keys.current, swap, attempts=attempts)
+        return outcome
 
 
 def _plain(value: object) -> object:

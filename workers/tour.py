@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +34,7 @@ from typing import Any, Final, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from config.errors import ConfigError, PreconditionFailed
+from config.errors import ConfigError
 from config.sites import FitRecord, PlanImage, Site, floor_ref, load_site
 from ingest.geo import LocalFrame, apply_matrix, bearing_deg, wrap_deg
 from ingest.metadata import ImageMetadata
@@ -45,6 +43,7 @@ from ingest.sidecar import Sidecar
 from workers.keys import current_key, tour_key
 from workers.manifest import CurrentPointer, SceneManifest
 from workers.storage.base import ObjectStore
+from workers.storage.conditional import update_object
 from workers.tour_viewers import viewer_tours
 
 log = logging.getLogger(__name__)
@@ -289,24 +288,17 @@ def update_tour(
     PreconditionFailed
         tour.json kept changing for every attempt.
     """
-    key = tour_key(site)
-    for attempt in range(_ATTEMPTS):
-        info = store.head(key)
-        entries = Tour.model_validate_json(store.get(key)).entries() if info else {}
-        tour = build_tour(site, load_site(store, site), change(entries), options or LinkOptions())
-        try:
-            store.put(
-                key,
-                tour.to_json(),
-                content_type="application/json",
-                if_match=info.etag if info else None,
-                if_none_match=info is None,
-            )
-            return tour
-        except PreconditionFailed:
-            # Jitter, or writers that collided once collide again in lock step.
-            time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
-    raise PreconditionFailed(f"{key} kept changing; gave up after {_ATTEMPTS} tries")
+    built: list[Tour] = []
+
+    def rebuild(current: bytes | None) -> bytes:
+        entries = Tour.model_validate_json(current).entries() if current else {}
+        built[:] = [
+            build_tour(site, load_site(store, site), change(entries), options or LinkOptions())
+        ]
+        return built[0].to_json()
+
+    update_object(store, tour_key(site), rebuild, attempts=_ATTEMPTS)
+    return built[0]
 
 
 def place_scene_by_hand(
@@ -320,7 +312,11 @@ def place_scene_by_hand(
     floor: str | None = None,
     options: LinkOptions | None = None,
 ) -> Tour:
-    """Place a published scene on a plan by hand; rewrites only its scene.json and tour.json.
+    """Place a published scene on a plan by hand; rewrites only tour.json.
+
+    The scene's version (tiles and scene.json) is immutable and stays as it is: the manual
+    position, heading and the viewers' north offset live in the scene's tour entry, which
+    is what tour consumers read.
 
     Parameters
     ----------
@@ -364,48 +360,17 @@ def place_scene_by_hand(
         )
     placement = Placement(floor=floor_id, x=x, y=y, source="manual")
     compass = None if heading is None else (heading - target.north_offset_deg) % 360.0
-    manifest = _replace_scene_json(store, pointer.manifest, placement, compass)
+    manifest = SceneManifest.model_validate_json(store.get(pointer.manifest))
 
     def change(entries: dict[str, TourEntry]) -> dict[str, TourEntry]:
         entry = entries.get(scene) or tour_entry(manifest, None, placement)
         update: dict[str, Any] = {"placement": placement}
         if compass is not None:
-            update |= {
-                "heading_deg": compass,
-                "heading_source": "manual",
-                "viewers": manifest.viewers,
-            }
+            viewers = {n: {**cfg, "northOffset": compass} for n, cfg in entry.viewers.items()}
+            update |= {"heading_deg": compass, "heading_source": "manual", "viewers": viewers}
         return {**entries, scene: entry.model_copy(update=update)}
 
     return update_tour(store, site, change, options=options)
-
-
-def _replace_scene_json(
-    store: ObjectStore, key: str, placement: Placement, compass: float | None
-) -> SceneManifest:
-    """Record a manual placement (and heading, in the viewers' north offset) in scene.json.
-
-    ``heading`` keeps what the capture said; ``metadata.placement.heading_deg`` is the one in
-    use. The tiles do not change, so the version stays.
-    """
-    for _ in range(_ATTEMPTS):
-        info = store.head(key)
-        if info is None:
-            raise ConfigError(f"{key} is missing; the scene's current.json points at nothing")
-        manifest = SceneManifest.model_validate_json(store.get(key))
-        metadata = dict(manifest.metadata)
-        metadata["placement"] = placement.model_dump(mode="json")
-        viewers = manifest.viewers
-        if compass is not None:
-            metadata["placement"] |= {"heading_deg": compass, "heading_source": "manual"}
-            viewers = {name: {**cfg, "northOffset": compass} for name, cfg in viewers.items()}
-        new = manifest.model_copy(update={"metadata": metadata, "viewers": viewers})
-        try:
-            store.put(key, new.to_json(), content_type="application/json", if_match=info.etag)
-            return new
-        except PreconditionFailed:
-            continue
-    raise PreconditionFailed(f"{key} kept changing; gave up after {_ATTEMPTS} tries")
 
 
 # --- building the tour (pure) --------------------------------------------------------

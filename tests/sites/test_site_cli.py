@@ -14,7 +14,7 @@ from config.sites import load_site
 from tests.sites.conftest import SITE, plan_latlon, plan_png
 from tests.workers.helpers import Harness, folder_candidate, write_folder
 from workers.keys import current_key, tour_key
-from workers.manifest import CurrentPointer, SceneManifest
+from workers.manifest import CurrentPointer
 from workers.site_cli import add_site_commands, run_site_command
 from workers.storage.local import LocalStore
 from workers.tour import Tour
@@ -105,7 +105,7 @@ def test_impossible_control_point_is_refused(
     assert code == 1 and "outside the 1200x800 plan" in capsys.readouterr().err
 
 
-def test_place_by_hand_rewrites_only_the_manifests(
+def test_place_by_hand_rewrites_only_the_tour(
     settings: Settings, tmp_path: Path, plan_file: Path, small_pano_jpeg: bytes
 ) -> None:
     harness = Harness(settings)
@@ -122,18 +122,16 @@ def test_place_by_hand_rewrites_only_the_manifests(
     code, out = _run(store, "place", SITE, "lobby", "--plan", "300", "200", "--heading", "110")
     assert code == 0, out
     after = {k: store.head(k) for k in store.list("scenes/")}
-    changed = {k for k in after if after[k] != before.get(k)}
-    assert changed == {pointer.manifest}, "only scene.json is rewritten; tiles stay"
-    manifest = SceneManifest.model_validate_json(store.get(pointer.manifest))
-    placement = manifest.metadata["placement"]
-    assert (placement["source"], placement["x"], placement["y"]) == ("manual", 300, 200)
-    # --heading is on the plan; the compass heading subtracts the plan's north offset.
-    assert placement["heading_deg"] == pytest.approx(110 - NORTH)
-    assert manifest.viewers["pannellum"]["northOffset"] == pytest.approx(110 - NORTH)
+    assert after == before, "a scene version is immutable: tiles and scene.json stay"
+    assert pointer.manifest in after
     tour = Tour.model_validate_json(store.get(tour_key(SITE)))
     assert tour.needs_placement == []
-    assert tour.scenes[0].position.source == "manual"
-    assert tour.scenes[0].heading_source == "manual"
+    scene = tour.scenes[0]
+    assert (scene.position.source, scene.position.x, scene.position.y) == ("manual", 300, 200)
+    # --heading is on the plan; the compass heading subtracts the plan's north offset.
+    assert scene.heading_source == "manual"
+    assert scene.heading_deg == pytest.approx(110 - NORTH)
+    assert scene.viewers["pannellum"]["northOffset"] == pytest.approx(110 - NORTH)
 
     code, _ = _run(store, "place", SITE, "lobby", "--plan", "5000", "200")
     assert code == 1
