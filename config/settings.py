@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +20,49 @@ from pydantic_settings import (
 )
 
 from config.errors import ConfigError
+
+
+class SourceConfig(BaseModel):
+    """One capture source (README, "Capture sources"); a list of them is ``sources``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Unique name, shown on the status page and in capture history.")
+    kind: Literal["local", "share", "usb", "ptp"] = Field(
+        description="local folder (inotify), network share (polled), USB card, PTP camera."
+    )
+    path: Path | None = Field(
+        None, description="local/share: the folder; usb: only volumes mounted below it."
+    )
+    port: str | None = Field(
+        None, description="ptp: libgphoto2 port (`usb:001,004`, `disk:<dir>`); unset = first."
+    )
+    model: str | None = Field(None, description="ptp: libgphoto2 camera model; unset = detect.")
+    site: str | None = Field(None, description="Site of its captures; unset = `default_site`.")
+    poll_seconds: float = Field(1.0, gt=0, description="share/usb/ptp: interval of the scans.")
+    stable_seconds: float = Field(
+        5.0, ge=0, description="share: a file is taken once unchanged this long."
+    )
+    require_mount: bool = Field(True, description="share: offline unless `path` is mounted.")
+    group_gap_seconds: float = Field(
+        10.0, ge=0, description="Largest gap between shots of one capture without a sidecar."
+    )
+    delete_after_import: bool = Field(
+        False, description="ptp: delete from the camera once archived and verified."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "-_" for c in value):
+            raise ValueError("a source name uses letters, digits, '-' and '_' only")
+        return value
+
+    @model_validator(mode="after")
+    def _path_needed(self) -> SourceConfig:
+        if self.kind in ("local", "share") and self.path is None:
+            raise ValueError(f"source {self.name}: a {self.kind} source needs a path")
+        return self
 
 
 class Settings(BaseSettings):
@@ -62,6 +105,16 @@ class Settings(BaseSettings):
     equirect_max_width: int = Field(
         8192, ge=512, description="Width cap of the published equirect.jpg master."
     )
+    blur: Literal["required", "off"] = Field(
+        "required", description="Face blurring before publishing: required (default) or off."
+    )
+    blur_sites: dict[str, Literal["required", "off"]] = Field(
+        default_factory=dict, description="Per-site blur policy overriding PANODOCK_BLUR (JSON)."
+    )
+    blur_threshold: float = Field(0.5, gt=0, lt=1, description="Face detector score threshold.")
+    face_model_path: Path | None = Field(
+        None, description="CenterFace ONNX model; default the one panodock ships."
+    )
     allow_incomplete: bool = Field(
         False,
         description="Publish a multi-shot set whose frames cannot all be placed, flagged "
@@ -76,6 +129,13 @@ class Settings(BaseSettings):
         2.0, ge=0, description="A file found by a rescan is taken once unmodified for this long."
     )
     rescan_seconds: float = Field(30.0, gt=0, description="Interval of the inbox rescan.")
+    sources: list[SourceConfig] = Field(
+        default_factory=list,
+        description="Capture sources besides the inbox (JSON list; README, Capture sources).",
+    )
+    spool_dir: Path | None = Field(
+        None, description="Where sources copy files before intake; default `<data_dir>/spool`."
+    )
     max_retries: int = Field(5, ge=0, description="Retries of a job after infrastructure errors.")
     heartbeat_seconds: float = Field(
         10.0,
@@ -114,6 +174,13 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _unique_sources(self) -> Settings:
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"source names must be unique, got {names}")
+        return self
+
+    @model_validator(mode="after")
     def _s3_credentials(self) -> Settings:
         if self.s3_endpoint and not (self.s3_access_key and self.s3_secret_key):
             raise ValueError(
@@ -126,6 +193,11 @@ class Settings(BaseSettings):
     def inbox_dir(self) -> Path:
         """The watched inbox."""
         return self.inbox or self.data_dir / "inbox"
+
+    @property
+    def spool_root(self) -> Path:
+        """Where capture sources copy files, with proof, before the intake takes them."""
+        return self.spool_dir or self.data_dir / "spool"
 
     @property
     def store_root(self) -> Path:

@@ -176,6 +176,15 @@ class Rig(_Strict):
     brackets: int = Field(1, ge=1, le=9, description="Exposures per position (fused first).")
 
 
+class BlurRegion(_Strict):
+    """A region to blur that the face detector may miss, in the published (levelled) scene."""
+
+    yaw_deg: float = Field(ge=-180, le=180, description="Centre, positive to the right.")
+    pitch_deg: float = Field(ge=-90, le=90, description="Centre, positive up.")
+    width_deg: float = Field(gt=0, le=180)
+    height_deg: float = Field(gt=0, le=180)
+
+
 class PointOfInterest(_Strict):
     """Something to mark in the panorama; angles in degrees from the image centre."""
 
@@ -223,6 +232,9 @@ class Sidecar(_Strict):
         None, description="What the images are; default: recognised from the images."
     )
     rig: Rig | None = None
+    blur_regions: list[BlurRegion] = Field(
+        default_factory=list, description="Extra regions to blur (faces the detector misses)."
+    )
     points_of_interest: list[PointOfInterest] = Field(default_factory=list)
     notes: str | None = None
 

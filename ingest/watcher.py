@@ -132,6 +132,10 @@ class Candidate:
     root: Path  # the file, or the capture folder
     files: tuple[Path, ...]  # the file itself, or every file of the folder (sorted)
     is_folder: bool
+    # Set by capture sources (ingest.sources); the inbox watcher leaves them None.
+    site: str | None = None  # the source's site, for a capture whose sidecar names none
+    origin: str | None = None  # where a spooled copy came from, e.g. "ptp theta:/DCIM/.."
+    note: str | None = None  # how its files were grouped, recorded in the capture's history
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,7 @@ class WatcherHealth:
     candidates_delivered: int
     errors: int
     last_error: str | None
+    pending: int = 0  # candidates waiting to settle or to be retried after a failed callback
 
 
 @dataclass(slots=True)
@@ -225,6 +230,7 @@ class InboxWatcher:
         self._delivered_count = 0
         self._errors = 0
         self._last_error: str | None = None
+        self._pending = 0
 
     @property
     def inbox(self) -> Path:
@@ -317,6 +323,7 @@ class InboxWatcher:
                 candidates_delivered=self._delivered_count,
                 errors=self._errors,
                 last_error=self._last_error,
+                pending=self._pending,
             )
 
     def _create_inbox(self) -> None:
@@ -386,6 +393,8 @@ class InboxWatcher:
             except Exception as exc:  # never let the thread die: the next rescan tries again
                 log.exception("inbox %s: scan failed", self._inbox)
                 self._record_error(f"inbox {self._inbox}: {exc!r}")
+            with self._lock:
+                self._pending = len(self._due.keys() | self._failed.keys())
 
     def _apply_logged(self, event: FileSystemEvent) -> list[Path]:
         try:

@@ -49,6 +49,7 @@ def settings(tmp_path: Path, redis_url: str) -> Settings:
         heartbeat_seconds=3.0,
         max_retries=2,
         shutdown_timeout_seconds=20.0,
+        blur="off",  # tests/workers/test_privacy_e2e.py runs the pipeline with it required
     )
 
 

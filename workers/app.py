@@ -25,7 +25,9 @@ from dramatiq.middleware import (
 )
 
 from config.errors import CaptureError, InfrastructureError, QuarantineError
+from config.models import FACE_MODEL
 from config.settings import Settings
+from stitching.privacy import FaceDetector
 from workers.ledger import Ledger, State
 from workers.pipeline import Pipeline, RenderSettings
 from workers.stage_limits import StageClock
@@ -131,10 +133,21 @@ class App:
                     max_input_pixels=s.max_input_pixels,
                     upload_threads=s.upload_threads,
                     allow_incomplete=s.allow_incomplete,
+                    blur=s.blur,
+                    blur_sites=dict(s.blur_sites),
+                    blur_threshold=s.blur_threshold,
                 ),
+                detector=self._detector(),
                 clock=StageClock(s.stage_time_limits, default=s.job_time_limit_seconds),
             )
         return self._pipeline
+
+    def _detector(self) -> FaceDetector | None:
+        """The face detector, when any site requires blurring (a bad model fails loudly)."""
+        s = self.settings
+        if s.blur == "off" and "required" not in s.blur_sites.values():
+            return None
+        return FaceDetector.from_onnx(s.face_model_path or FACE_MODEL, threshold=s.blur_threshold)
 
     def enqueue(self, capture_id: str) -> None:
         """Queue a capture for processing (from the watcher or an ops command)."""

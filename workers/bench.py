@@ -50,26 +50,17 @@ def make_input(width: int, source: Path | None) -> bytes:
 
 def _child(settings_json: str, redis_url: str, capture_id: str, runs: int, out: mp.Queue) -> None:
     from ingest.image import configure_libvips
-    from workers.app import redis_client
+    from workers.app import App, redis_client
     from workers.keys import scene_root
     from workers.ledger import Ledger, State
-    from workers.pipeline import Pipeline, RenderSettings
     from workers.storage.local import LocalStore
 
     configure_libvips()  # as a worker process does
     settings = Settings.model_validate_json(settings_json)
     ledger = Ledger(client=redis_client(redis_url))
     store = LocalStore(settings.store_root)
-    pipeline = Pipeline(
-        store=store,
-        ledger=ledger,
-        render=RenderSettings(
-            tile_size=settings.tile_size,
-            jpeg_quality=settings.jpeg_quality,
-            equirect_max_width=settings.equirect_max_width,
-            max_input_pixels=settings.max_input_pixels,
-        ),
-    )
+    app = App(settings, redis_url, store=store)
+    pipeline = app.pipeline  # exactly what a worker process runs, face detector included
     rows = []
     for run in range(runs + 1):
         capture = ledger.get(capture_id)
@@ -144,24 +135,27 @@ def run_bench(*, width: int, runs: int, settings: Settings, source: Path | None 
     finally:
         redis.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    return _table(rows, width, len(data), source)
+    return _table(rows, width, len(data), source, bench_settings.blur)
 
 
-def _table(rows: list[dict[str, Any]], width: int, nbytes: int, source: Path | None) -> str:
+def _table(
+    rows: list[dict[str, Any]], width: int, nbytes: int, source: Path | None, blur: str
+) -> str:
     what = f"{source.name} resized" if source else "synthetic"
     lines = [
         f"panodock bench: {width}x{width // 2} JPEG ({nbytes / 1e6:.1f} MB, {what}) -> "
-        "published tile set (local store)",
+        f"published tile set (local store, face blurring {blur})",
         "",
         "| run | CPU s (user+sys) | wall s | peak RSS MB | tiles "
-        "| decode+meta s | tiles s | previews s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| decode+meta s | privacy s | tiles s | previews s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         st = r["stages"]
         lines.append(
             f"| {r['run']} | {r['cpu']:.2f} | {r['wall']:.2f} | {r['rss']:.0f} | {r['tiles']} | "
-            f"{st.get('metadata', 0) + st.get('validate', 0):.2f} | {st.get('tiles', 0):.2f} | "
+            f"{st.get('metadata', 0) + st.get('validate', 0):.2f} | {st.get('privacy', 0):.2f} | "
+            f"{st.get('tiles', 0):.2f} | "
             f"{st.get('previews', 0):.2f} |"
         )
     lines.append("")

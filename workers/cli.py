@@ -7,7 +7,6 @@ operation failed, 2 bad usage or settings, 3 the service is not reachable.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -35,9 +34,20 @@ def _parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="queue depths, in-flight work, recent failures")
     status.add_argument("capture", nargs="?", help="a capture id (or its first characters)")
+    status.add_argument("--watch", action="store_true", help="tables refreshed live until Ctrl-C")
+    status.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
 
     retry = sub.add_parser("retry", help="send a failed or quarantined capture through again")
     retry.add_argument("capture", help="a capture id (or its first characters)")
+
+    blur = sub.add_parser(
+        "blur", help="blur more regions of a capture's scene and republish it from the original"
+    )
+    blur.add_argument("capture", help="a capture id (or its first characters)")
+    blur.add_argument(
+        "--region", action="append", required=True, metavar="YAW,PITCH,WIDTH,HEIGHT",
+        help="degrees in the published scene (yaw + right, pitch + up); repeatable",
+    )  # fmt: skip
 
     sub.add_parser("dead", help="list dead-lettered jobs (retries exhausted)")
     sub.add_parser("requeue-dead", help="put every dead-lettered job back on the queue")
@@ -56,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--width", type=int, default=8192, help="input width (default 8192)")
     bench.add_argument("--runs", type=int, default=3, help="warm runs after the cold one")
     bench.add_argument("--input", type=Path, help="panorama to resize as input (default synthetic)")
+    bench.add_argument(
+        "--blur", choices=["off", "required"], default="off",
+        help="face blurring during the run (default off: the tiling job alone)",
+    )  # fmt: skip
     return parser
 
 
@@ -69,12 +83,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)-7s %(processName)s[%(process)d] %(name)s: %(message)s",
-    )
-    for chatty in ("dramatiq", "pyvips"):
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
+    from workers.logs import setup_logging
+
+    setup_logging(settings.log_level)  # JSON lines unless stderr is a terminal
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +118,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "bench":
         from workers.bench import run_bench
 
-        print(run_bench(width=args.width, runs=args.runs, settings=settings, source=args.input))
+        bench_settings = settings.model_copy(update={"blur": args.blur})
+        table = run_bench(
+            width=args.width, runs=args.runs, settings=bench_settings, source=args.input
+        )
+        print(table)
         return 0
     if args.command in ("site", "place"):  # the registry and the tour live in the store
         from workers.app import make_store
@@ -131,14 +146,53 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
     ledger = Ledger(client=redis_client(url))
     if args.command == "status":
+        if args.watch and not args.capture:
+            return _watch(settings, url, ledger, interval=args.interval)
         return _status(settings, url, ledger, args.capture)
     if args.command == "retry":
         return _retry(settings, url, ledger, args.capture)
+    if args.command == "blur":
+        return _blur(settings, url, ledger, args.capture, args.region)
     if args.command in ("dead", "requeue-dead"):
         return _dead(settings, url, ledger, requeue=args.command == "requeue-dead")
     if args.command == "original":
         return _original(settings, ledger, args.capture, args.expires)
     raise AssertionError(args.command)
+
+
+def _blur(settings: Settings, url: str, ledger: Ledger, capture_id: str, specs: list[str]) -> int:
+    from pydantic import ValidationError
+
+    from ingest.sidecar import BlurRegion
+    from workers.app import App
+    from workers.ledger import State
+
+    try:
+        regions = []
+        for spec in specs:
+            yaw, pitch, width, height = (float(v) for v in spec.split(","))
+            regions.append(
+                BlurRegion(yaw_deg=yaw, pitch_deg=pitch, width_deg=width, height_deg=height)
+            )
+    except (ValueError, ValidationError) as exc:
+        print(f"panodock: --region wants YAW,PITCH,WIDTH,HEIGHT in degrees: {exc}", file=sys.stderr)
+        return 2
+    capture = ledger.find(capture_id)
+    moved = ledger.transition(
+        capture.id,
+        State.QUEUED,
+        expect={State.PUBLISHED, State.FAILED, State.QUARANTINED},
+        detail=f"{len(regions)} region(s) to blur added by an operator; republishing",
+        blur_regions=[*capture.blur_regions, *regions],
+    )
+    if moved is None:
+        print(f"capture {capture.id[:12]} is {capture.state.value}; try again when it is done",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    App(settings, url).enqueue(capture.id)
+    print(f"capture {capture.id[:12]} queued: a new version with {len(moved.blur_regions)} "
+          "manual region(s) replaces the live one when it is published")  # fmt: skip
+    return 0
 
 
 def _gc(settings: Settings, *, apply: bool, grace_hours: float) -> int:
@@ -161,9 +215,9 @@ def _gc(settings: Settings, *, apply: bool, grace_hours: float) -> int:
 
 
 def _dead(settings: Settings, url: str, ledger: Ledger, *, requeue: bool) -> int:
+    from workers.api import requeue_dead_captures
     from workers.app import QUEUE, App
-    from workers.deadletters import dead_jobs, requeue_dead
-    from workers.ledger import State
+    from workers.deadletters import dead_jobs
 
     app = App(settings, url)
     if not requeue:
@@ -175,13 +229,7 @@ def _dead(settings: Settings, url: str, ledger: Ledger, *, requeue: bool) -> int
             + (" — `panodock requeue-dead` puts them back" if jobs else "")
         )
         return 0
-    jobs = requeue_dead(app.broker, QUEUE)
-    for job in jobs:
-        if job.actor == "process_capture" and job.args:
-            ledger.transition(
-                str(job.args[0]), State.QUEUED, expect={State.FAILED, State.PROCESSING},
-                detail="dead-lettered job re-queued",
-            )  # fmt: skip
+    jobs = requeue_dead_captures(app)
     print(f"re-queued {len(jobs)} job(s)")
     return 0
 
@@ -207,25 +255,68 @@ def _status(settings: Settings, url: str, ledger: Ledger, capture: str | None) -
     return 0
 
 
+def _watch(settings: Settings, url: str, ledger: Ledger, *, interval: float) -> int:
+    """``panodock status --watch``: the queue, workers and failures as live tables."""
+    import time
+
+    from rich.console import Group
+    from rich.live import Live
+    from rich.table import Table
+
+    from workers.app import QUEUE, redis_client
+    from workers.status import queue_stats, recent_failures, worker_rows
+
+    client = redis_client(url)
+
+    def frame() -> Group:
+        stats = queue_stats(client, QUEUE, heartbeat_seconds=settings.heartbeat_seconds)
+        queue = Table(title="queue " + QUEUE)
+        for name in ("ready", "delayed", "in flight", "stranded", "dead", "oldest"):
+            queue.add_column(name, justify="right")
+        oldest = stats.oldest_ready_seconds
+        queue.add_row(
+            *map(str, (stats.ready, stats.delayed, stats.in_flight, stats.stranded, stats.dead)),
+            "-" if oldest is None else f"{oldest:.0f} s",
+        )
+        workers = Table(title=f"workers ({stats.workers_alive} alive)")
+        for name in ("host", "pid", "threads", "beat age"):
+            workers.add_column(name)
+        for w in worker_rows(client):
+            workers.add_row(str(w["host"]), str(w["pid"]), str(w["threads"]),
+                            f"{w['beat_age_seconds']:.1f} s")  # fmt: skip
+        captures = Table(title="captures")
+        counts = ledger.counts()
+        for state in counts:
+            captures.add_column(state.value, justify="right")
+        captures.add_row(*(str(n) for n in counts.values()))
+        failures = Table(title="recent failures")
+        for name in ("capture", "state", "source", "reason"):
+            failures.add_column(name, overflow="fold")
+        for c in recent_failures(ledger):
+            failures.add_row(c.id[:12], c.state.value, c.source, c.reason or "")
+        return Group(queue, workers, captures, failures)
+
+    try:
+        with Live(frame(), refresh_per_second=4, screen=False) as live:
+            while True:
+                time.sleep(interval)
+                live.update(frame())
+    except KeyboardInterrupt:
+        return 0
+
+
 def _retry(settings: Settings, url: str, ledger: Ledger, capture_id: str) -> int:
+    from workers.api import retry_capture
     from workers.app import App
-    from workers.ledger import State
 
     capture = ledger.find(capture_id)
-    moved = ledger.transition(
-        capture.id,
-        State.QUEUED,
-        expect={State.FAILED, State.QUARANTINED},
-        detail="retry requested",
-    )
-    if moved is None:
+    if retry_capture(App(settings, url), capture.id) is None:
         print(
             f"capture {capture.id[:12]} is {capture.state.value}; only failed or quarantined "
             "captures can be retried",
             file=sys.stderr,
         )
         return 1
-    App(settings, url).enqueue(capture.id)
     print(f"capture {capture.id[:12]} queued again")
     return 0
 

@@ -72,16 +72,21 @@ class Intake:
             id=capture_id,
             site=site,
             scene=scene,
-            source=str(candidate.root),
+            source=candidate.origin or str(candidate.root),
             files=files,
             sidecar=SIDECAR_NAME if candidate.is_folder and _has_sidecar(candidate) else None,
         )
-        created = self.ledger.create(capture, detail=f"found {candidate.root}")
+        found = f"found {candidate.origin or candidate.root}"
+        detail = f"{found}; {candidate.note}" if candidate.note else found
+        created = self.ledger.create(capture, detail=detail)
         for f in files:
             self.ledger.claim_blob(f.sha256, capture_id)
         if not created:
             existing = self.ledger.get(capture_id)
-            self.ledger.note(capture_id, f"seen again at {candidate.root}; same content, ignored")
+            self.ledger.note(
+                capture_id,
+                f"seen again at {candidate.origin or candidate.root}; same content, ignored",
+            )
             log.info("%s is capture %s again (%s)", candidate.root, capture_id, existing.state)
             if existing.state in (State.RECEIVED, State.ARCHIVED):
                 self._queue(existing.id)  # a crash came between archiving and queueing
@@ -138,7 +143,8 @@ class Intake:
     def _names(
         self, candidate: Candidate, capture_id: str, sidecar: Sidecar | None
     ) -> tuple[str, str]:
-        site = slug(sidecar.site) if sidecar and sidecar.site else self.default_site
+        fallback = slug(candidate.site) if candidate.site else self.default_site
+        site = slug(sidecar.site) if sidecar and sidecar.site else fallback
         if sidecar is not None and sidecar.scene:
             return site, slug(sidecar.scene)
         stem = candidate.root.name if candidate.is_folder else candidate.root.stem

@@ -26,6 +26,7 @@ import redis
 from pydantic import BaseModel, Field
 
 from config.errors import PanodockError
+from ingest.sidecar import BlurRegion
 
 
 class CaptureNotFound(PanodockError):
@@ -70,6 +71,9 @@ class Capture(BaseModel):
     files: list[RawFile]
     sidecar: str | None = Field(None, description="Name of the capture.json among files.")
     version: str | None = None
+    blur_regions: list[BlurRegion] = Field(
+        default_factory=list, description="Regions an operator asked to blur (panodock blur)."
+    )
     attempts: int = 0
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -5,9 +5,11 @@ Paths inside the viewer configs are object keys relative to the bucket root (e.g
 URL. One tile set serves all three viewers (BRIEF.md, "Verified in a real browser"):
 
 - Pannellum ``multires``: ``path "/%l/%s/%y/%x"``, level 1 = one tile per face.
-- Marzipano ``CubeGeometry``: levels smallest first with a first ``fallbackOnly`` 256 px level
-  served by the cube preview strip ``preview.jpg`` (faces b, d, f, l, r, u top to bottom, the
-  Marzipano Tool's layout), so Marzipano's 0-based ``{z}`` lines up with our level numbers.
+- Marzipano ``CubeGeometry``: levels smallest first with a first ``fallbackOnly`` level
+  served by the 256 px cube preview strip ``preview.jpg`` (faces b, d, f, l, r, u top to
+  bottom, the Marzipano Tool's layout), so Marzipano's 0-based ``{z}`` lines up with our level
+  numbers. That level claims 256 px, or the tile size halved until at most 256 (160 for
+  640 px tiles), because each Marzipano level must be a multiple of the one before.
 - Photo Sphere Viewer ``CubemapTilesAdapter``: ``levels [{faceSize, nbTiles}]``, its 0-based
   level + 1 is ours, faces left/front/right/back/top/bottom are l/f/r/b/u/d, and
   ``flipTopBottom: true`` is required with this face orientation.
@@ -71,6 +73,18 @@ class Heading(BaseModel):
     source: Literal["sidecar", "gpano", "none"] = "none"
 
 
+class Privacy(BaseModel):
+    """What the privacy stage did. Region positions stay private (they show where people were)."""
+
+    blurred: bool
+    policy: Literal["required", "off"]
+    regions: int = Field(0, description="Regions the detector found.")
+    manual_regions: int = Field(0, description="Regions from the sidecar or an operator.")
+    detector: str | None = None
+    detector_version: str | None = None
+    threshold: float | None = None
+
+
 class ImageRef(BaseModel):
     """A published image next to the tiles."""
 
@@ -105,6 +119,7 @@ class SceneManifest(BaseModel):
     )
     levelling: Levelling
     heading: Heading
+    privacy: Privacy
     tiles: TileSet
     preview: ImageRef = Field(description="256 px cube strip, faces b,d,f,l,r,u top to bottom.")
     thumb: ImageRef
@@ -154,11 +169,17 @@ def viewer_configs(keys: SceneKeys, tiles: TileSet, heading_deg: float | None) -
         },
         "northOffset": north,
     }
+    # Marzipano wants every level a multiple of the one before: with 640 px tiles a 256 px
+    # preview level fails ("Level width must be multiple of parent level: 640 vs. 256" in
+    # Chromium). The strip is cropped by fractions, so the level may claim a smaller size.
+    preview = tiles.tile_size
+    while preview > 256 and preview % 2 == 0:
+        preview //= 2
     marzipano = {
         "geometry": "cube",
         "urlTemplate": f"{keys.tiles}/{{z}}/{{f}}/{{y}}/{{x}}.jpg",
         "cubeMapPreviewUrl": keys.preview,
-        "levels": [{"tileSize": 256, "size": 256, "fallbackOnly": True}]
+        "levels": [{"tileSize": preview, "size": preview, "fallbackOnly": True}]
         + [{"tileSize": tiles.tile_size, "size": lv.size} for lv in tiles.levels],
         "faceSize": tiles.face_size,
         "northOffset": north,

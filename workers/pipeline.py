@@ -14,18 +14,19 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
 
-from config.errors import QuarantineError
+from config.errors import CaptureError, QuarantineError
 from ingest.gpano import GPano
 from ingest.image import check_size, decode_image, probe_image
 from ingest.metadata import ImageMetadata, read_metadata
 from ingest.placement import Placement
-from ingest.sidecar import Sidecar, parse_sidecar
+from ingest.sidecar import BlurRegion, Sidecar, parse_sidecar
 from stitching.equirect import CroppedArea, place_cropped, validate_area
 from stitching.kinds import (
     Frame,
@@ -34,15 +35,18 @@ from stitching.kinds import (
     stitch_dual_fisheye,
     stitch_multishot,
 )
+from stitching.privacy import FaceDetector, FaceRegion, blur_faces, rotate_region
 from stitching.rotation import pose_rotation
 from tiling.cube import CubeProjector
 from tiling.pyramid import choose_layout
 from workers.keys import SceneKeys
 from workers.ledger import Capture, Ledger, RawFile, State
+from workers.logs import log_context, set_stage
 from workers.manifest import (
     CurrentPointer,
     Heading,
     Levelling,
+    Privacy,
     SceneManifest,
     SourceFile,
     viewer_configs,
@@ -56,7 +60,7 @@ from workers.tour import locate_scene, publish_scene_to_tour, scene_metadata, to
 log = logging.getLogger(__name__)
 
 #: Bump when a change alters published pixels or layout: it changes every version hash.
-PIPELINE_VERSION = "panodock/2"
+PIPELINE_VERSION = "panodock/4"  # 3: Marzipano's fallback level fits 640 px tiles; 4: privacy
 #: The aspect tolerance of a full 2:1 panorama (cameras emit e.g. 5376x2688 exactly, but
 #: some editors round one side).
 ASPECT_TOLERANCE = 0.01
@@ -75,6 +79,12 @@ class RenderSettings:
     max_input_pixels: int
     upload_threads: int = 8  # speed only: not part of the version hash
     allow_incomplete: bool = False  # publish a multi-shot set missing frames, flagged
+    blur: str = "required"  # face blurring policy, "required" or "off"
+    blur_sites: Mapping[str, str] = field(default_factory=dict)  # per-site overrides
+    blur_threshold: float = 0.5
+
+    def blur_policy(self, site: str) -> str:
+        return self.blur_sites.get(site, self.blur)
 
 
 @dataclass(slots=True)
@@ -121,7 +131,9 @@ class Pipeline:
         render: RenderSettings,
         projector: CubeProjector | None = None,
         clock: StageClock | None = None,
+        detector: FaceDetector | None = None,
     ) -> None:
+        self.detector = detector
         self.store = store
         self.ledger = ledger
         self.render = render
@@ -130,7 +142,10 @@ class Pipeline:
 
     def process(self, capture_id: str) -> None:
         """Process a capture; CaptureErrors propagate for the caller to record."""
-        self.clock.run(lambda: self._process(capture_id))
+        # Log lines name the capture and stage; both are reset when the job ends, so the
+        # worker thread's next job does not inherit them.
+        with log_context(capture_id=capture_id):
+            self.clock.run(lambda: self._process(capture_id))
 
     def _process(self, capture_id: str) -> None:
         self.clock.enter("metadata")
@@ -152,7 +167,7 @@ class Pipeline:
         meta = read_metadata(data)
         placement = locate_scene(self.store, capture.site, sidecar, meta)
 
-        keys = SceneKeys(capture.site, capture.scene, self.version(capture))
+        keys = SceneKeys(capture.site, capture.scene, self.version(capture, sidecar))
         if self.store.exists(keys.manifest):
             self.ledger.note(capture_id, f"version {keys.version} was complete already")
         else:
@@ -176,6 +191,49 @@ class Pipeline:
             log.info("capture %s was published by another worker", capture_id)
         else:
             log.info("capture %s published: %s", capture_id, keys.current)
+
+    def _manual_regions(self, capture: Capture, sidecar: Sidecar | None) -> list[BlurRegion]:
+        return list(sidecar.blur_regions if sidecar else []) + list(capture.blur_regions)
+
+    def _privacy(
+        self,
+        capture: Capture,
+        equirect: np.ndarray,
+        sidecar: Sidecar | None,
+        rotation: np.ndarray | None,
+    ) -> Privacy:
+        """Blur faces (and manual regions) in place; a failure fails the capture unpublished."""
+        policy = self.render.blur_policy(capture.site)
+        if policy == "off":
+            return Privacy(blurred=False, policy="off")
+        self._stage(capture.id, "privacy")
+        if self.detector is None:
+            raise CaptureError(
+                f"face blurring is required for site {capture.site} but this worker has no "
+                "face detector loaded; the scene is not published"
+            )
+        manual = [
+            FaceRegion(
+                yaw_deg=r.yaw_deg,
+                pitch_deg=r.pitch_deg,
+                width_deg=r.width_deg,
+                height_deg=r.height_deg,
+                source="manual",
+            )
+            for r in self._manual_regions(capture, sidecar)
+        ]
+        if rotation is not None:  # manual regions are given in the levelled scene
+            manual = [rotate_region(r, rotation) for r in manual]
+        result = blur_faces(equirect, self.detector, extra_regions=manual, out=equirect)
+        return Privacy(
+            blurred=True,
+            policy="required",
+            regions=sum(1 for r in result.regions if r.source == "detector"),
+            manual_regions=len(manual),
+            detector=result.detector,
+            detector_version=result.detector_version,
+            threshold=self.render.blur_threshold,
+        )
 
     def _checked(self, file: RawFile) -> bytes:
         """An original's bytes, refused from its header if it is not an image or a bomb."""
@@ -228,12 +286,19 @@ class Pipeline:
             raise QuarantineError(f"{name}: {exc}") from exc
         return Source(equirect=equirect, kind="equirect", partial=partial)
 
-    def version(self, capture: Capture) -> str:
+    def version(self, capture: Capture, sidecar: Sidecar | None = None) -> str:
         """Version id: hash of the originals, the pipeline and the output settings."""
+        policy = self.render.blur_policy(capture.site)
         blob = json.dumps(
             {
                 "files": sorted(f.sha256 for f in capture.files),
                 "pipeline": PIPELINE_VERSION,
+                "privacy": [
+                    policy,
+                    self.render.blur_threshold,
+                    self.detector.version if self.detector and policy == "required" else None,
+                    [r.model_dump() for r in self._manual_regions(capture, sidecar)],
+                ],
                 "render": [
                     self.render.tile_size,
                     self.render.jpeg_quality,
@@ -246,6 +311,7 @@ class Pipeline:
 
     def _stage(self, capture_id: str, stage: str) -> None:
         self.clock.enter(stage)
+        set_stage(stage)  # every log line from here on names the stage
         # Only while still processing: a duplicate delivery running behind the one that
         # published must not move the capture back out of "published".
         self.ledger.transition(capture_id, State.PROCESSING, stage=stage, expect={State.PROCESSING})
@@ -294,6 +360,8 @@ class Pipeline:
         rotation = None
         if levelling.pitch_deg or levelling.roll_deg:
             rotation = pose_rotation(levelling.pitch_deg, levelling.roll_deg)
+        # Before anything is rendered: every published pixel comes from this blurred array.
+        privacy = self._privacy(capture, equirect, sidecar, rotation)
         layout = choose_layout(equirect.shape[1], self.render.tile_size)
         result = render_scene(
             equirect,
@@ -327,6 +395,7 @@ class Pipeline:
             frames_unplaced=source.frames_unplaced,
             levelling=levelling,
             heading=heading,
+            privacy=privacy,
             tiles=result.tiles,
             preview=result.preview,
             thumb=result.thumb,

@@ -15,13 +15,16 @@ A job still running when a worker dies is redelivered once the worker's heartbea
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+from dataclasses import asdict
 from pathlib import Path
 
 import dramatiq
@@ -31,11 +34,13 @@ from config.errors import InfrastructureError
 from config.schemas import schema_files
 from config.settings import Settings
 from ingest.image import configure_libvips
+from ingest.sources.factory import build_sources
 from ingest.watcher import InboxWatcher
 from workers.app import App, make_store
 from workers.intake import Intake
 from workers.presence import Presence
 from workers.redis_server import RedisServer
+from workers.status import publish_watcher_health
 from workers.storage.base import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -66,7 +71,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         elif isinstance(value, Path):
             value = value.resolve()
         elif isinstance(value, (dict, list)):
-            value = json.dumps(value)  # how pydantic-settings reads complex values
+            # How pydantic-settings reads complex values (models inside become plain JSON).
+            value = json.dumps(settings.model_dump(mode="json")[name])
         env[f"PANODOCK_{name.upper()}"] = str(value)
     return env
 
@@ -94,6 +100,7 @@ def run_worker(settings: Settings, redis_url: str, stop: threading.Event | None 
     stop = stop or _stop_on_signals()
     configure_libvips()
     app = App(settings, redis_url)
+    app.pipeline  # noqa: B018 - load the face model now: a bad one stops the worker at start
     app.broker.emit_after("process_boot")  # starts the TimeLimit watchdog
     worker = dramatiq.Worker(app.broker, worker_threads=settings.worker_threads)
     # Prefetch only what the threads can run: a job waiting in one worker's memory is a job
@@ -138,11 +145,45 @@ def run_watcher(settings: Settings, redis_url: str, stop: threading.Event | None
     )
     watcher.start()
     log.info("watching %s", settings.inbox_dir.resolve())
+    sources = build_sources(
+        settings.sources,
+        deliver=intake,  # the same intake: content dedupe makes two sources one capture
+        spool_root=settings.spool_root,
+        default_site=settings.default_site,
+        settle_seconds=settings.settle_seconds,
+        rescan_seconds=settings.rescan_seconds,
+        archived=lambda sha256, size: is_archived(store, sha256, size),
+    )
+    for source in sources:
+        source.start()
+        log.info("source %s (%s) started", source.name, source.kind)
+    name = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        stop.wait()
+        # Report health for the status service until stopped (expires if this process dies).
+        while not stop.wait(5.0):
+            client = app.ledger.client
+            publish_watcher_health(client, name, asdict(watcher.health()), ttl_seconds=15)
+            for source in sources:
+                publish_watcher_health(
+                    client, f"source:{source.name}", source.health().as_dict(), ttl_seconds=15
+                )
     finally:
+        for source in sources:
+            source.stop()
         watcher.stop()
         app.broker.close()
+
+
+def is_archived(store: ObjectStore, sha256: str, size: int) -> bool:
+    """Whether an original with this content is in the archive, checked by reading it back.
+
+    A camera may delete a file only once this is true (PTP sources with delete_after_import).
+    """
+    for key in store.list(f"raw/{sha256}/"):
+        data = store.get(key)
+        if len(data) == size and hashlib.sha256(data).hexdigest() == sha256:
+            return True
+    return False
 
 
 class Service:

@@ -1,0 +1,64 @@
+"""The ops console in real Chromium: a failure, its reason, and the retry button."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import FastAPI
+from playwright.sync_api import Browser, expect
+from pydantic import SecretStr
+
+from config.settings import Settings
+from tests.workers.helpers import Harness, file_candidate
+from workers.api import create_api
+from workers.app import QUEUE
+from workers.ledger import State
+from workers.status import queue_stats
+
+
+def test_a_failure_is_shown_with_its_reason_and_retry_requeues_it(
+    settings: Settings,
+    tmp_path: Path,
+    small_pano_jpeg: bytes,
+    browser: Browser,
+    serve: Callable[[FastAPI], str],
+) -> None:
+    settings = settings.model_copy(update={"serve_token": SecretStr("ops-token")})
+    harness = Harness(settings)
+    (tmp_path / "lobby.jpg").write_bytes(small_pano_jpeg)
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    ok = harness.ingest(file_candidate(tmp_path / "lobby.jpg"))
+    bad = harness.ingest(file_candidate(tmp_path / "broken.jpg"))
+    harness.drain()
+    failed = harness.app.ledger.get(bad)
+    assert failed.state == State.QUARANTINED and failed.reason
+    base = serve(create_api(settings, settings.redis_url or "", store=harness.store))
+
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    try:
+        page.goto(f"{base}/ops")
+        row = page.locator(f"#failures tr[data-capture='{bad}']")
+        expect(row).to_contain_text("broken.jpg")
+        expect(row.locator(".reason")).to_have_text(failed.reason)
+        expect(page.locator("#scenes a")).to_have_count(1)
+        assert harness.app.ledger.get(ok).scene in page.locator("#scenes a").inner_text()
+        page.screenshot(path=str(tmp_path / "ops-before.png"), full_page=True)
+
+        # Without the token the click is refused and nothing moves.
+        row.get_by_role("button", name="Retry").click()
+        expect(page.locator("#state")).to_contain_text("service token")
+        assert harness.app.ledger.get(bad).state == State.QUARANTINED
+
+        page.fill("#token", "ops-token")
+        page.dispatch_event("#token", "change")
+        row.get_by_role("button", name="Retry").click()
+        expect(page.locator("#state")).to_contain_text("queued again")
+        expect(row).to_have_count(0)  # the next refresh drops it from the failures
+        page.screenshot(path=str(tmp_path / "ops-after.png"), full_page=True)
+    finally:
+        page.close()
+    assert harness.app.ledger.get(bad).state == State.QUEUED
+    assert harness.app.ledger.history(bad)[-1].detail == "retry requested"
+    stats = queue_stats(harness.app.ledger.client, QUEUE, heartbeat_seconds=3)
+    assert stats.ready == 1, "the retry put one job on the dramatiq queue"

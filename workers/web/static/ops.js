@@ -1,0 +1,154 @@
+// The ops console: polls /api/status every two seconds and draws it; actions POST with the
+// token typed in the header (kept in sessionStorage, never in the page's URL).
+
+const REFRESH_MS = 2000;
+const tokenInput = document.getElementById("token");
+tokenInput.value = sessionStorage.getItem("panodock-token") || "";
+tokenInput.addEventListener("change", () =>
+  sessionStorage.setItem("panodock-token", tokenInput.value),
+);
+
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (cls) node.className = cls;
+  return node;
+}
+
+function row(cells) {
+  const tr = el("tr");
+  for (const cell of cells) {
+    if (cell instanceof Node) {
+      const td = el("td");
+      td.append(cell);
+      tr.append(td);
+    } else {
+      tr.append(el("td", cell, typeof cell === "number" ? "num" : ""));
+    }
+  }
+  return tr;
+}
+
+function fill(id, rows) {
+  const body = document.querySelector(`#${id} tbody`);
+  body.replaceChildren(...rows);
+}
+
+function age(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  if (seconds < 90) return `${seconds.toFixed(1)} s`;
+  if (seconds < 5400) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+async function act(url, label) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${tokenInput.value}` },
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(`${label}: ${body.detail || response.status}`);
+  return body;
+}
+
+function retryButton(capture) {
+  const button = el("button", "Retry");
+  button.dataset.capture = capture.id;
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await act(`/api/captures/${capture.id}/retry`, `retry ${capture.id.slice(0, 12)}`);
+      setState(`capture ${capture.id.slice(0, 12)} queued again`);
+    } catch (error) {
+      setState(error.message, true);
+      button.disabled = false;
+    }
+    refresh();
+  });
+  return button;
+}
+
+function setState(text, bad) {
+  const state = document.getElementById("state");
+  state.textContent = text;
+  document.body.dataset.state = bad ? "error" : "ok";
+}
+
+function drawChart(perMinute) {
+  const canvas = document.getElementById("chart");
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const top = Math.max(1, ...perMinute);
+  const w = canvas.width / perMinute.length;
+  ctx.fillStyle = "#3b7dd8";
+  perMinute.forEach((n, i) => {
+    const h = (n / top) * (canvas.height - 14);
+    ctx.fillRect(i * w, canvas.height - h, Math.max(1, w - 1), h);
+  });
+  ctx.fillStyle = "#6b7580";
+  ctx.fillText(`max ${top}/min`, 4, 10);
+}
+
+function draw(s) {
+  const q = s.queue;
+  fill("queue", [row([q.ready, q.delayed, q.in_flight, q.stranded, q.dead, age(q.oldest_ready_seconds)])]);
+  fill("workers", s.workers.map((w) => row([w.host, w.pid, w.threads, age(w.beat_age_seconds)])));
+  document.getElementById("watchers").textContent = s.watchers.length
+    ? s.watchers
+        .map((w) => `watcher ${w.name}: ${w.scans} scans, ${w.overflows} overflows, ${w.errors} errors`)
+        .join("; ")
+    : "no watcher reports its health";
+  fill("captures", Object.entries(s.captures).map(([state, n]) => row([state, n])));
+  const a = s.activity;
+  drawChart(a.per_minute);
+  document.getElementById("rates").textContent =
+    `${a.published} published, ${a.failed} failed, ${a.retries} retried attempts; ` +
+    `${a.throughput_per_minute.toFixed(2)}/min, error rate ${(a.error_rate * 100).toFixed(1)} %, ` +
+    `retry rate ${(a.retry_rate * 100).toFixed(1)} %`;
+  fill("stages", Object.entries(a.stage_seconds).map(([k, v]) => row([k, v.n, v.p50, v.p95])));
+  fill(
+    "failures",
+    s.recent_failures.map((c) => {
+      const tr = row([c.id.slice(0, 12), c.state, c.source, el("span", c.reason, "reason"), retryButton(c)]);
+      tr.dataset.capture = c.id;
+      return tr;
+    }),
+  );
+  const placement = Object.entries(s.needs_placement).flatMap(([site, scenes]) =>
+    scenes.map((scene) => el("li", `${site} / ${scene}`)),
+  );
+  document.getElementById("placement").replaceChildren(...(placement.length ? placement : [el("li", "none", "muted")]));
+  document.getElementById("scenes").replaceChildren(
+    ...s.scenes.map(({ site, scene }) => {
+      const li = el("li");
+      const a = el("a", `${site} / ${scene}`);
+      a.href = `/scene/${encodeURIComponent(site)}/${encodeURIComponent(scene)}`;
+      li.append(a);
+      return li;
+    }),
+  );
+}
+
+async function refresh() {
+  try {
+    const response = await fetch("/api/status");
+    if (!response.ok) throw new Error(`status: HTTP ${response.status}`);
+    draw(await response.json());
+    document.body.dataset.loaded = "yes";
+  } catch (error) {
+    setState(error.message, true);
+  }
+}
+
+document.getElementById("requeue-dead").addEventListener("click", async () => {
+  try {
+    const body = await act("/api/dead/requeue", "re-queue dead letters");
+    document.getElementById("requeue-result").textContent = `${body.requeued.length} re-queued`;
+  } catch (error) {
+    setState(error.message, true);
+  }
+  refresh();
+});
+
+refresh();
+setInterval(refresh, REFRESH_MS);
