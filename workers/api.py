@@ -37,10 +37,10 @@ from fastapi.responses import Response
 from config.errors import ConfigError, ObjectNotFound
 from config.settings import Settings
 from workers.app import QUEUE, App, make_store
+from workers.bulk import republish_scene
 from workers.deadletters import DeadJob, requeue_dead
 from workers.keys import current_key, tour_key
 from workers.ledger import Capture, CaptureNotFound, State
-from workers.manifest import CurrentPointer
 from workers.metrics import CONTENT_TYPE, PanodockCollector, exposition
 from workers.status import (
     Activity,
@@ -221,18 +221,12 @@ def create_api(
 
     @api.post("/api/scenes/{site}/{scene}/republish", dependencies=[Depends(require_token)])
     def republish(site: str, scene: str) -> dict[str, str]:
-        try:
-            pointer = CurrentPointer.model_validate_json(store.get(current_key(site, scene)))
-        except (ObjectNotFound, ValueError) as exc:
-            raise HTTPException(404, f"scene {site}/{scene} is not published") from exc
-        moved = ledger.transition(
-            pointer.capture_id, State.QUEUED, expect={State.PUBLISHED},
-            detail="re-publish requested",
-        )  # fmt: skip
+        if not store.exists(current_key(site, scene)):
+            raise HTTPException(404, f"scene {site}/{scene} is not published")
+        moved = republish_scene(app, store, site, scene)
         if moved is None:
-            raise HTTPException(409, f"capture {pointer.capture_id[:12]} is not published now")
-        app.enqueue(pointer.capture_id)
-        return {"capture": pointer.capture_id, "state": State.QUEUED.value}
+            raise HTTPException(409, f"the capture of {site}/{scene} is not published now")
+        return {"capture": moved.id, "state": State.QUEUED.value}
 
     api.include_router(web_router(store=store, viewers=viewers))
     return api

@@ -49,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
         help="degrees in the published scene (yaw + right, pitch + up); repeatable",
     )  # fmt: skip
 
+    imp = sub.add_parser("import", help="import every capture in a folder once (progress bar)")
+    imp.add_argument("folder", type=Path, help="e.g. a copied SD card or a capture-app export")
+    imp.add_argument("--site", help="site of captures whose capture.json names none")
+
+    rep = sub.add_parser("republish-site", help="run every published scene of a site again")
+    rep.add_argument("site")
+    rep.add_argument("--wait", action="store_true", help="show progress until all are done")
+
     sub.add_parser("dead", help="list dead-lettered jobs (retries exhausted)")
     sub.add_parser("requeue-dead", help="put every dead-lettered job back on the queue")
 
@@ -151,6 +159,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _status(settings, url, ledger, args.capture)
     if args.command == "retry":
         return _retry(settings, url, ledger, args.capture)
+    if args.command == "import":
+        return _import(settings, url, args.folder, args.site)
+    if args.command == "republish-site":
+        return _republish_site(settings, url, args.site, wait=args.wait)
     if args.command == "blur":
         return _blur(settings, url, ledger, args.capture, args.region)
     if args.command in ("dead", "requeue-dead"):
@@ -158,6 +170,69 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "original":
         return _original(settings, ledger, args.capture, args.expires)
     raise AssertionError(args.command)
+
+
+def _import(settings: Settings, url: str, folder: Path, site: str | None) -> int:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from workers.app import App, make_store
+    from workers.bulk import import_folder
+    from workers.intake import Intake
+
+    app = App(settings, url)
+    store = make_store(settings)
+    store.bootstrap()
+    intake = Intake(
+        store=store, ledger=app.ledger, enqueue=app.enqueue, default_site=settings.default_site
+    )
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task(f"importing {folder}", total=None)
+        ids = import_folder(
+            folder,
+            intake=intake,
+            spool_root=settings.spool_root,
+            site=site or settings.default_site,
+            on_capture=lambda _: progress.update(
+                task,
+                advance=1,
+                description=f"importing {folder}: {progress.tasks[0].completed + 1:.0f} capture(s)",
+            ),
+        )
+    print(f"{len(ids)} capture(s) from {folder}: {len(set(ids))} distinct, queued unless known")
+    return 0
+
+
+def _republish_site(settings: Settings, url: str, site: str, *, wait: bool) -> int:
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from workers.app import App, make_store
+    from workers.bulk import republish_site, site_scenes
+    from workers.ledger import State
+
+    app = App(settings, url)
+    store = make_store(settings)
+    scenes = site_scenes(store, site)
+    if not scenes:
+        print(f"site {site} has no published scene", file=sys.stderr)
+        return 1
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns) as progress:
+        task = progress.add_task(f"queueing {site}", total=len(scenes))
+        queued = republish_site(app, store, site, on_scene=lambda _: progress.advance(task))
+        if wait and queued:
+            done_task = progress.add_task(f"re-publishing {site}", total=len(queued))
+            final = {State.PUBLISHED, State.FAILED, State.QUARANTINED}
+            while True:
+                done = sum(1 for c in queued if app.ledger.get(c.id).state in final)
+                progress.update(done_task, completed=done)
+                if done == len(queued):
+                    break
+                time.sleep(0.5)
+    print(f"{len(queued)} of {len(scenes)} scene(s) of {site} queued again")
+    return 0
 
 
 def _blur(settings: Settings, url: str, ledger: Ledger, capture_id: str, specs: list[str]) -> int:
