@@ -118,3 +118,33 @@ def test_sigkilled_worker_with_default_heartbeat_is_redelivered_within_30s(
     states = [e.state for e in app.ledger.history(capture_id)]
     assert states.count(State.PUBLISHED) == 1
     assert _runner_pid(app, capture_id) == survivor.pid, "the redelivered job ran on the survivor"
+
+
+def test_the_watch_process_runs_configured_sources_and_reports_their_health(
+    settings: Settings, tmp_path: Path, small_pano_jpeg: bytes
+) -> None:
+    from config.settings import SourceConfig
+    from workers.status import watcher_health
+
+    share = tmp_path / "share"
+    share.mkdir()
+    nas = SourceConfig(
+        name="nas", kind="share", path=share, stable_seconds=0.5, require_mount=False,
+        site="north-campus",
+    )  # fmt: skip
+    configured = settings.model_copy(update={"sources": [nas]})
+    app = App(configured, configured.redis_url or "")
+    watcher = _spawn("watch", configured, tmp_path / "watch-host")
+    try:
+        (share / "R0010001.JPG").write_bytes(small_pano_jpeg)
+        wait_for(lambda: app.ledger.counts()[State.QUEUED] == 1, 60, "the share's capture")
+        capture = app.ledger.in_state(State.QUEUED)[0]
+        assert capture.site == "north-campus", "the source's site default"
+        health = wait_for(
+            lambda: [h for h in watcher_health(app.ledger.client) if h["name"] == "source:nas"],
+            30,
+            "the source's health report",
+        )
+        assert health[0]["online"] is True and health[0]["files_imported"] == 1  # type: ignore[index]
+    finally:
+        _stop(watcher)
