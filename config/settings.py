@@ -7,6 +7,7 @@ below. Nothing else in panodock reads the environment.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -244,3 +245,31 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return _FromFile(**overrides)
     except ValueError as exc:
         raise ConfigError(f"invalid settings: {exc}") from exc
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as PANODOCK_* variables, for child processes."""
+    env = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, Path):
+            value = value.resolve()
+        elif isinstance(value, (dict, list)):
+            # How pydantic-settings reads complex values (models inside become plain JSON).
+            value = json.dumps(settings.model_dump(mode="json")[name])
+        env[f"PANODOCK_{name.upper()}"] = str(value)
+    return env
+
+
+def child_environ(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment for a panodock child process: this one's, with the resolved settings.
+
+    ``PANODOCK_CONFIG`` is dropped: the resolved values already include the file's.
+    """
+    env = {**os.environ, **settings_env(settings), **extra}
+    env.pop("PANODOCK_CONFIG", None)
+    return env

@@ -29,7 +29,10 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from config.settings import load_settings  # noqa: E402
+from config.settings import (
+    load_settings,  # noqa: E402
+    settings_env,  # noqa: E402
+)
 from ingest.watcher import Candidate  # noqa: E402
 from tests.support.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedS3  # noqa: E402
 from tiling.cube import CubeProjector  # noqa: E402
@@ -40,7 +43,6 @@ from workers.keys import SceneKeys  # noqa: E402
 from workers.ledger import State  # noqa: E402
 from workers.redis_server import RedisServer, free_port  # noqa: E402
 from workers.render import render_scene  # noqa: E402
-from workers.service import settings_env  # noqa: E402
 from workers.storage.local import LocalStore  # noqa: E402
 
 SAMPLE = Path(__file__).parent / "data" / "pannellum_examplepano.jpg"

@@ -16,7 +16,6 @@ A job still running when a worker dies is redelivered once the worker's heartbea
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import signal
@@ -25,14 +24,12 @@ import subprocess
 import sys
 import threading
 from dataclasses import asdict
-from pathlib import Path
 
 import dramatiq
-from pydantic import SecretStr
 
 from config.errors import InfrastructureError
 from config.schemas import schema_files
-from config.settings import Settings
+from config.settings import Settings, child_environ
 from ingest.image import configure_libvips
 from ingest.sources.factory import build_sources
 from ingest.watcher import InboxWatcher
@@ -57,24 +54,6 @@ def resolve_redis_url(settings: Settings) -> str:
             "or set PANODOCK_REDIS_URL to an external Redis"
         )
     return f"unix://{sock.resolve()}"
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as PANODOCK_* variables, for child processes."""
-    env = {}
-    for name in Settings.model_fields:
-        value = getattr(settings, name)
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        elif isinstance(value, Path):
-            value = value.resolve()
-        elif isinstance(value, (dict, list)):
-            # How pydantic-settings reads complex values (models inside become plain JSON).
-            value = json.dumps(settings.model_dump(mode="json")[name])
-        env[f"PANODOCK_{name.upper()}"] = str(value)
-    return env
 
 
 def _stop_on_signals() -> threading.Event:
@@ -204,8 +183,7 @@ class Service:
         else:
             self.redis = RedisServer(s.data_dir, binary=s.redis_server)
             url = self.redis.start()
-        env = {**os.environ, **settings_env(s), "PANODOCK_REDIS_URL": url}
-        env.pop("PANODOCK_CONFIG", None)  # the resolved values above already include it
+        env = child_environ(s, PANODOCK_REDIS_URL=url)
         for _ in range(s.workers):
             self.children.append(self._spawn(["worker"], env))
         self.children.append(self._spawn(["serve"], env))

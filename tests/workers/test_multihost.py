@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from config.settings import Settings
+from config.settings import Settings, settings_env
 from tests.conftest import jpeg_bytes
 from tests.workers.helpers import file_candidate
 from tests.workers.test_service import wait_for
@@ -21,7 +21,6 @@ from workers.app import App, make_store
 from workers.bench import synthetic_equirect
 from workers.intake import Intake
 from workers.ledger import State
-from workers.service import settings_env
 
 pytestmark = pytest.mark.e2e
 

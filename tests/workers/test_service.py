@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from config.settings import Settings
+from config.settings import Settings, settings_env
 from tests.conftest import jpeg_bytes
 from tests.workers.helpers import file_candidate
 from workers.app import App, make_store, redis_client
@@ -24,7 +24,6 @@ from workers.bench import synthetic_equirect
 from workers.intake import Intake
 from workers.ledger import Ledger, State
 from workers.redis_server import RedisServer, free_port
-from workers.service import settings_env
 
 pytestmark = pytest.mark.e2e
 

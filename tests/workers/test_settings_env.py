@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from config.settings import load_settings
-from workers.service import settings_env
+from config.settings import load_settings, settings_env
 
 
 def test_child_processes_rebuild_the_same_settings(
