@@ -30,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", help="run one worker process against PANODOCK_REDIS_URL")
     sub.add_parser("watch", help="run the inbox watcher against PANODOCK_REDIS_URL")
-    sub.add_parser("serve", help="run the status service (JSON API) against PANODOCK_REDIS_URL")
+    sub.add_parser(
+        "serve", help="run the status service (ops console, scene pages, JSON API, /metrics)"
+    )
 
     status = sub.add_parser("status", help="queue depths, in-flight work, recent failures")
     status.add_argument("capture", nargs="?", help="a capture id (or its first characters)")
