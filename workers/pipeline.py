@@ -168,6 +168,7 @@ class Pipeline:
         placement = locate_scene(self.store, capture.site, sidecar, meta)
 
         keys = SceneKeys(capture.site, capture.scene, self.version(capture, sidecar))
+        manifest: SceneManifest | None = None
         if self.store.exists(keys.manifest):
             self.ledger.note(capture_id, f"version {keys.version} was complete already")
         else:
@@ -178,8 +179,11 @@ class Pipeline:
         is_live, outcome = self._swap_pointer(keys, capture)
         if is_live:
             self._stage(capture_id, "tour")
-            live = SceneManifest.model_validate_json(self.store.get(keys.manifest))
-            publish_scene_to_tour(self.store, capture.site, tour_entry(live, sidecar, placement))
+            if manifest is None:  # written by an earlier attempt
+                manifest = SceneManifest.model_validate_json(self.store.get(keys.manifest))
+            publish_scene_to_tour(
+                self.store, capture.site, tour_entry(manifest, sidecar, placement)
+            )
         done = self.ledger.transition(
             capture_id,
             State.PUBLISHED,

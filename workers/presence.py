@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+from typing import Any
 
 import redis
 
@@ -56,11 +57,17 @@ class Presence:
                 pass  # Redis is down; the worker's own calls will say so loudly
 
 
-def live_workers(client: redis.Redis) -> list[dict[str, object]]:
-    """Every worker process that announced itself within its TTL."""
+def read_reports(client: redis.Redis, pattern: str) -> list[dict[str, Any]]:
+    """The JSON bodies of the short-lived report keys matching ``pattern`` (expired: gone)."""
     out = []
-    for key in client.scan_iter(f"{PREFIX}*"):
+    for key in client.scan_iter(pattern):
         body = client.get(key)
-        if body is not None:
+        if body is not None:  # expired between the scan and the read
             out.append(json.loads(as_text(body)))
-    return sorted(out, key=lambda w: (str(w["host"]), int(str(w["pid"]))))
+    return out
+
+
+def live_workers(client: redis.Redis) -> list[dict[str, Any]]:
+    """Every worker process that announced itself within its TTL."""
+    reports = read_reports(client, f"{PREFIX}*")
+    return sorted(reports, key=lambda w: (str(w["host"]), int(str(w["pid"]))))

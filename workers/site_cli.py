@@ -195,6 +195,11 @@ def _fit(points: list[ControlPoint], args: argparse.Namespace, out: TextIO) -> F
             f"--scale says {args.scale:.2f}",
             file=out,
         )
+    return fit_record(fit, frame)
+
+
+def fit_record(fit: PlanFit, frame: LocalFrame) -> FitRecord:
+    """What the registry keeps of an accepted fit (the plan <-> local-metres frame it used)."""
     return FitRecord(
         model=fit.model,
         matrix=fit.matrix.tolist(),

@@ -24,7 +24,7 @@ import redis
 from dramatiq import Message
 
 from workers.ledger import Capture, Ledger, State, as_text
-from workers.presence import live_workers
+from workers.presence import live_workers, read_reports
 
 NS = "dramatiq"
 
@@ -268,9 +268,4 @@ def publish_watcher_health(
 
 def watcher_health(client: redis.Redis) -> list[dict[str, Any]]:
     """Every watcher that reported within its TTL (empty: none is running, or none reports)."""
-    out = []
-    for key in client.scan_iter(f"{WATCHER_KEY}:*"):
-        body = client.get(key)
-        if body is not None:
-            out.append(json.loads(as_text(body)))
-    return sorted(out, key=lambda w: str(w["name"]))
+    return sorted(read_reports(client, f"{WATCHER_KEY}:*"), key=lambda w: str(w["name"]))

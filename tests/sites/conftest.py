@@ -13,8 +13,9 @@ import math
 import cv2
 import numpy as np
 
-from config.sites import ControlPoint, FitRecord, Floor, PlanImage, Site, plan_key
+from config.sites import ControlPoint, Floor, PlanImage, Site, plan_key
 from ingest.geo import LocalFrame, fit_plan
+from workers.site_cli import fit_record
 
 SITE = "campus"
 PLAN_W, PLAN_H = 1200, 800
@@ -62,18 +63,7 @@ def make_floor(
         frame = LocalFrame.around([p.lat for p in points], [p.lon for p in points])
         local = frame.to_local([p.lat for p in points], [p.lon for p in points])
         result = fit_plan(np.array(spots, float), local, "similarity", [p.name for p in points])
-        fit = FitRecord(
-            model="similarity",
-            matrix=result.matrix.tolist(),
-            origin_lat=frame.origin_lat,
-            origin_lon=frame.origin_lon,
-            rms_px=result.rms_px,
-            loo_rms_px=result.loo_rms_px,
-            residuals_px=dict(zip(result.names, map(float, result.errors_px), strict=True)),
-            loo_residuals_px=dict(zip(result.names, map(float, result.loo_errors_px), strict=True)),
-            scale_px_per_m=result.scale_px_per_m,
-            north_offset_deg=result.north_offset_deg,
-        )
+        fit = fit_record(result, frame)
     return Floor(
         id=floor,
         plan=PlanImage(key=plan_key(SITE, building, floor, ".png"), width=PLAN_W, height=PLAN_H),

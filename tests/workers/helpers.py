@@ -11,6 +11,9 @@ from config.settings import Settings
 from ingest.watcher import Candidate
 from workers.app import App, make_store
 from workers.intake import Intake
+from workers.keys import SceneKeys, current_key
+from workers.ledger import State
+from workers.manifest import CurrentPointer, SceneManifest
 from workers.storage.local import LocalStore
 
 
@@ -64,6 +67,18 @@ class Harness:
 
     def ingest(self, candidate: Candidate) -> str:
         return self.intake(candidate)
+
+    def live(self, site: str, scene: str) -> tuple[CurrentPointer, SceneManifest]:
+        """The live pointer of a scene and the manifest it points at."""
+        pointer = CurrentPointer.model_validate_json(self.store.get(current_key(site, scene)))
+        return pointer, SceneManifest.model_validate_json(self.store.get(pointer.manifest))
+
+    def published(self, capture_id: str) -> tuple[SceneKeys, SceneManifest]:
+        """Keys and manifest of the live version of a capture that must be published."""
+        capture = self.app.ledger.get(capture_id)
+        assert capture.state == State.PUBLISHED, capture.reason
+        pointer, manifest = self.live(capture.site, capture.scene)
+        return SceneKeys(capture.site, capture.scene, pointer.version), manifest
 
     def drain(self) -> None:
         """Run every queued job the way a worker would (classification included)."""

@@ -20,9 +20,8 @@ from tests.workers.helpers import (
     with_xmp,
     write_folder,
 )
-from workers.keys import SceneKeys, raw_key
+from workers.keys import raw_key
 from workers.ledger import State
-from workers.manifest import CurrentPointer, SceneManifest
 from workers.pipeline import Pipeline
 from workers.render import iter_tile_keys
 
@@ -32,17 +31,6 @@ def harness(settings: Settings) -> Harness:
     return Harness(settings)
 
 
-def _published(harness: Harness, capture_id: str) -> tuple[SceneKeys, SceneManifest]:
-    capture = harness.app.ledger.get(capture_id)
-    assert capture.state == State.PUBLISHED, capture.reason
-    pointer = CurrentPointer.model_validate_json(
-        harness.store.get(SceneKeys(capture.site, capture.scene, "").current)
-    )
-    keys = SceneKeys(capture.site, capture.scene, pointer.version)
-    manifest = SceneManifest.model_validate_json(harness.store.get(pointer.manifest))
-    return keys, manifest
-
-
 def test_equirect_capture_is_published_in_the_contract_layout(
     harness: Harness, tmp_path: Path, small_pano_jpeg: bytes
 ) -> None:
@@ -50,7 +38,7 @@ def test_equirect_capture_is_published_in_the_contract_layout(
     path.write_bytes(small_pano_jpeg)
     capture_id = harness.ingest(file_candidate(path))
     harness.drain()
-    keys, manifest = _published(harness, capture_id)
+    keys, manifest = harness.published(capture_id)
 
     assert keys.scene.startswith("lobby-1-") and manifest.schema_ == "panodock.scene/1"
     # 1024 wide: ideal face 326 px -> one 512 px... the layout picks face = tile x 2^k
@@ -89,7 +77,7 @@ def test_a_redelivered_job_after_publication_changes_nothing(
     path.write_bytes(small_pano_jpeg)
     capture_id = harness.ingest(file_candidate(path))
     harness.drain()
-    _published(harness, capture_id)
+    harness.published(capture_id)
     before = {k: harness.store.head(k) for k in harness.store.list("scenes/")}
     harness.app._process_capture(capture_id)  # at-least-once: the message comes again
     after = {k: harness.store.head(k) for k in harness.store.list("scenes/")}
@@ -120,7 +108,7 @@ def test_a_crash_before_the_pointer_swap_is_finished_by_the_retry(
     tiles_before = {k: harness.store.head(k) for k in harness.store.list("scenes/")}
 
     harness.app._process_capture(capture_id)  # the redelivered message
-    keys, _ = _published(harness, capture_id)
+    keys, _ = harness.published(capture_id)
     tiles_after = {
         k: v
         for k, v in ((k, harness.store.head(k)) for k in harness.store.list("scenes/"))
@@ -158,7 +146,7 @@ def test_gpano_pose_is_recorded_and_heading_kept(
     folder = write_folder(tmp_path / "room101", {"pano.jpg": small_pano_jpeg}, sidecar)
     capture_id = harness.ingest(folder_candidate(folder))
     harness.drain()
-    keys, manifest = _published(harness, capture_id)
+    keys, manifest = harness.published(capture_id)
     assert (keys.site, keys.scene) == ("north-campus", "room-101")
     assert manifest.levelling.model_dump() == {
         "pitch_deg": 4.0,
@@ -207,7 +195,7 @@ def test_bad_inputs_are_quarantined_with_reasons_and_the_rest_goes_on(
     assert "capture.json" in sidecar_capture.reason
     assert {f.name for f in sidecar_capture.files} == {"capture.json", "pano.jpg"}
     assert all(harness.store.exists(f.key) for f in sidecar_capture.files)
-    _published(harness, good)
+    harness.published(good)
 
 
 def test_infrastructure_failures_are_retried_then_reported(
@@ -222,7 +210,7 @@ def test_infrastructure_failures_are_retried_then_reported(
     assert capture.state == State.PROCESSING
     assert "will retry" in (harness.app.ledger.history(capture_id)[-1].detail or "")
     harness.app._process_capture(capture_id)  # dramatiq's retry
-    _published(harness, capture_id)
+    harness.published(capture_id)
 
     # When retries run out, the capture says why; a published one is left alone.
     pano = cv2.imdecode(np.frombuffer(small_pano_jpeg, np.uint8), cv2.IMREAD_COLOR)
@@ -244,7 +232,7 @@ def test_manifest_is_valid_json_with_schema(
     (tmp_path / "a.jpg").write_bytes(small_pano_jpeg)
     capture_id = harness.ingest(file_candidate(tmp_path / "a.jpg"))
     harness.drain()
-    keys, manifest = _published(harness, capture_id)
+    keys, manifest = harness.published(capture_id)
     raw = json.loads(harness.store.get(keys.manifest))
     assert raw["schema"] == "panodock.scene/1"
     assert json.loads(harness.store.get(keys.current))["schema"] == "panodock.current/1"
@@ -261,7 +249,7 @@ def test_partial_panorama_is_placed_on_the_sphere(
     (tmp_path / "cardboard.jpg").write_bytes(with_xmp(jpeg_bytes(strip, 95), xml))
     capture_id = harness.ingest(file_candidate(tmp_path / "cardboard.jpg"))
     harness.drain()
-    _, manifest = _published(harness, capture_id)
+    _, manifest = harness.published(capture_id)
     assert manifest.partial and manifest.source_size == (1024, 512)
     master = cv2.imdecode(
         np.frombuffer(harness.store.get(manifest.equirect.key), np.uint8), cv2.IMREAD_COLOR
@@ -278,7 +266,7 @@ def test_gpano_pose_levels_the_horizon(
     (tmp_path / "tilted.jpg").write_bytes(with_xmp(small_pano_jpeg, xml))
     capture_id = harness.ingest(file_candidate(tmp_path / "tilted.jpg"))
     harness.drain()
-    _, manifest = _published(harness, capture_id)
+    _, manifest = harness.published(capture_id)
     assert manifest.levelling.model_dump() == {
         "pitch_deg": 6.5,
         "roll_deg": -3.0,

@@ -10,9 +10,8 @@ import pytest
 
 from config.settings import Settings
 from tests.workers.helpers import Harness, folder_candidate, write_folder
-from workers.keys import SceneKeys
 from workers.ledger import State
-from workers.manifest import CurrentPointer, SceneManifest
+from workers.manifest import SceneManifest
 
 STITCHING = Path(__file__).parents[1] / "data" / "stitching"
 
@@ -20,15 +19,6 @@ STITCHING = Path(__file__).parents[1] / "data" / "stitching"
 @pytest.fixture
 def harness(settings: Settings) -> Harness:
     return Harness(settings)
-
-
-def _manifest(harness: Harness, capture_id: str) -> SceneManifest:
-    capture = harness.app.ledger.get(capture_id)
-    assert capture.state == State.PUBLISHED, capture.reason
-    pointer = CurrentPointer.model_validate_json(
-        harness.store.get(SceneKeys(capture.site, capture.scene, "").current)
-    )
-    return SceneManifest.model_validate_json(harness.store.get(pointer.manifest))
 
 
 def _master(harness: Harness, manifest: SceneManifest) -> np.ndarray:
@@ -43,7 +33,7 @@ def test_a_real_theta_s_frame_is_recognised_and_stitched(harness: Harness, tmp_p
     folder = write_folder(tmp_path / "kitchen", {"R0010042.JPG": raw}, sidecar)
     capture_id = harness.ingest(folder_candidate(folder))
     harness.drain()
-    manifest = _manifest(harness, capture_id)
+    manifest = harness.published(capture_id)[1]
     assert manifest.kind == "dual_fisheye" and manifest.stitch is not None
     assert manifest.stitch["frames_used"] == ["R0010042.JPG"]
     assert "theta" in str(manifest.stitch.get("profile", "")).lower(), manifest.stitch
@@ -66,7 +56,7 @@ def test_the_real_lunchroom_rotation_is_stitched_with_all_frames(
     folder = write_folder(tmp_path / "lunchroom", frames, sidecar)
     capture_id = harness.ingest(folder_candidate(folder))
     harness.drain()
-    manifest = _manifest(harness, capture_id)
+    manifest = harness.published(capture_id)[1]
     assert manifest.kind == "multishot" and not manifest.incomplete
     assert manifest.stitch is not None and manifest.stitch["frames_used"] == sorted(frames)
     master = _master(harness, manifest)

@@ -15,9 +15,7 @@ from stitching.privacy import FaceDetector, blur_faces
 from tests.conftest import jpeg_bytes
 from tests.stitching.test_privacy import FACES_DIR, PLACES, detail, plant
 from tests.workers.helpers import Harness, file_candidate, folder_candidate, write_folder
-from workers.keys import SceneKeys
 from workers.ledger import State
-from workers.manifest import CurrentPointer, SceneManifest
 
 WIDTH = 2048
 
@@ -37,16 +35,6 @@ def harness(settings: Settings) -> Harness:
     return Harness(settings.model_copy(update={"blur": "required"}))
 
 
-def _published(harness: Harness, capture_id: str) -> tuple[SceneKeys, SceneManifest]:
-    capture = harness.app.ledger.get(capture_id)
-    assert capture.state == State.PUBLISHED, capture.reason
-    pointer = CurrentPointer.model_validate_json(
-        harness.store.get(SceneKeys(capture.site, capture.scene, "").current)
-    )
-    keys = SceneKeys(capture.site, capture.scene, pointer.version)
-    return keys, SceneManifest.model_validate_json(harness.store.get(pointer.manifest))
-
-
 def _decode(data: bytes) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
@@ -58,7 +46,7 @@ def test_no_published_object_shows_a_planted_face(
     (tmp_path / "classroom.jpg").write_bytes(data)
     capture_id = harness.ingest(file_candidate(tmp_path / "classroom.jpg"))
     harness.drain()
-    keys, manifest = _published(harness, capture_id)
+    keys, manifest = harness.published(capture_id)
     privacy = manifest.privacy
     assert privacy.blurred and privacy.policy == "required" and privacy.detector == "centerface"
     assert privacy.regions >= len(PLACES) and privacy.detector_version
@@ -109,7 +97,7 @@ def test_manual_regions_from_the_sidecar_are_blurred(
     folder = write_folder(tmp_path / "hall", {"pano.jpg": small_pano_jpeg}, sidecar)
     capture_id = harness.ingest(folder_candidate(folder))
     harness.drain()
-    keys, manifest = _published(harness, capture_id)
+    keys, manifest = harness.published(capture_id)
     assert manifest.privacy.manual_regions == 1
     master = _decode(harness.store.get(keys.equirect))
     original = _decode(small_pano_jpeg)
@@ -129,13 +117,13 @@ def test_an_operator_adds_a_region_and_the_scene_is_republished(
     (tmp_path / "lab.jpg").write_bytes(small_pano_jpeg)
     capture_id = harness.ingest(file_candidate(tmp_path / "lab.jpg"))
     harness.drain()
-    before, first = _published(harness, capture_id)
+    before, first = harness.published(capture_id)
     assert first.privacy.manual_regions == 0
     settings, ledger = harness.app.settings, harness.app.ledger
     assert _blur(settings, settings.redis_url or "", ledger, capture_id[:10], ["bad"]) == 2
     code = _blur(settings, settings.redis_url or "", ledger, capture_id[:10], ["-40,5,20,20"])
     assert code == 0 and ledger.get(capture_id).state == State.QUEUED
     harness.app._process_capture(capture_id)  # the worker takes the re-queued job
-    after, second = _published(harness, capture_id)
+    after, second = harness.published(capture_id)
     assert after.version != before.version and second.privacy.manual_regions == 1
     assert harness.store.exists(first.equirect.key), "the old version stays until gc"

@@ -19,16 +19,8 @@ from tests.workers.helpers import Harness, file_candidate, folder_candidate, wri
 from workers.app import make_store
 from workers.keys import SceneKeys
 from workers.ledger import State
-from workers.manifest import CurrentPointer, SceneManifest
 from workers.pipeline import Pipeline
 from workers.render import iter_tile_keys
-
-
-def _live(harness: Harness, site: str, scene: str) -> tuple[CurrentPointer, SceneManifest]:
-    pointer = CurrentPointer.model_validate_json(
-        harness.store.get(SceneKeys(site, scene, "").current)
-    )
-    return pointer, SceneManifest.model_validate_json(harness.store.get(pointer.manifest))
 
 
 def test_publish_through_s3_and_read_back_every_tile(
@@ -41,7 +33,7 @@ def test_publish_through_s3_and_read_back_every_tile(
     harness.drain()
     capture = harness.app.ledger.get(capture_id)
     assert capture.state == State.PUBLISHED, capture.reason
-    pointer, manifest = _live(harness, capture.site, capture.scene)
+    pointer, manifest = harness.live(capture.site, capture.scene)
     keys = SceneKeys(capture.site, capture.scene, pointer.version)
     public = f"http://{seaweed.endpoint}/{s3_settings.s3_bucket}"
     for key, side in iter_tile_keys(keys, manifest.tiles):
@@ -84,7 +76,7 @@ def test_two_workers_racing_on_one_scene_leave_one_consistent_version(
     assert not errors
     capture = harness.app.ledger.get(capture_id)
     assert [e.state for e in harness.app.ledger.history(capture_id)].count(State.PUBLISHED) == 1
-    pointer, manifest = _live(harness, capture.site, capture.scene)
+    pointer, manifest = harness.live(capture.site, capture.scene)
     keys = SceneKeys(capture.site, capture.scene, pointer.version)
     versions = {
         k.split("/")[3] for k in harness.store.list(f"scenes/{capture.site}/{capture.scene}/")
@@ -108,7 +100,7 @@ def test_an_older_capture_finishing_last_does_not_take_the_pointer_back(
     harness.queued.clear()
     harness.app._process_capture(second)  # the re-shoot is processed first...
     harness.app._process_capture(first)  # ...and the older capture finishes later
-    pointer, _ = _live(harness, "campus", "hall")
+    pointer, _ = harness.live("campus", "hall")
     assert pointer.capture_id == second
     assert "stays live" in (harness.app.ledger.history(first)[-1].detail or "")
 
@@ -144,7 +136,7 @@ def test_s3_down_mid_publish_then_back_publishes_with_nothing_half_visible(
         harness.app._process_capture(capture_id)  # the retry, S3 back
         capture = harness.app.ledger.get(capture_id)
         assert capture.state == State.PUBLISHED
-        pointer, manifest = _live(harness, capture.site, capture.scene)
+        pointer, manifest = harness.live(capture.site, capture.scene)
         keys = SceneKeys(capture.site, capture.scene, pointer.version)
         assert all(harness.store.exists(k) for k, _ in iter_tile_keys(keys, manifest.tiles))
     finally:
