@@ -14,13 +14,7 @@ import numpy as np
 
 from config.errors import CaptureError, QuarantineError
 from stitching.circles import detect_circles
-from stitching.fisheye import (
-    DualFisheyeRemapper,
-    exposure_gains,
-    geometry_for,
-    refine_seam,
-    seam_strips,
-)
+from stitching.fisheye import DualFisheyeRemapper, exposure_gains, geometry_for, seam_strips
 from stitching.lens import LensProfile, find_profile, generic_profile
 
 _REMAPPER = DualFisheyeRemapper()
@@ -87,15 +81,18 @@ def stitch_dual_fisheye(
     out_width:
         Width of the equirect in px (even); default the frame's width rounded down to even.
     refine:
-        Run seam refinement (see :func:`stitching.fisheye.refine_seam`).
+        Run seam refinement (see :func:`stitching.fisheye.refine_seam`); a camera's fit is
+        kept for its later frames, which only check it (see
+        :meth:`~stitching.fisheye.DualFisheyeRemapper.fit_seam`).
     remapper:
-        Map cache to use; default a module-wide one.
+        Map and seam-fit cache to use; default a module-wide one.
 
     Returns
     -------
     StitchResult
         kind "dual_fisheye"; details hold the profile, circles, seam shift before/after
-        refinement (px of the source), the correction and the exposure gains.
+        refinement (px of the source), the correction, whether the fit was kept from an
+        earlier frame, and the exposure gains.
 
     Raises
     ------
@@ -113,6 +110,8 @@ def stitch_dual_fisheye(
         chosen = generic_profile()
         who = " ".join(p for p in (make, model) if p) or "an unknown camera"
         warnings.append(f"no lens profile for {who}; used the generic 195° model")
+    # Frames of one profile and size share a seam fit (found circles are per frame).
+    camera = (chosen, w, h)
     warnings.extend(chosen.notes)
     details: dict[str, object] = {"profile": chosen.name}
     if chosen.needs_circles:
@@ -132,21 +131,24 @@ def stitch_dual_fisheye(
         geometry = geometry_for(chosen, w, h)
     except ValueError as exc:
         raise CaptureError(f"{name}: {exc}") from exc
+    remapper = remapper or _REMAPPER
     if refine:
-        fit = refine_seam(img, geometry)
+        fit = remapper.fit_seam(img, geometry, camera=camera)
         geometry = fit.geometry
         details.update(
             seam_shift_before_px=round(fit.shift_before_px, 2),
             seam_shift_px=round(fit.shift_after_px, 2),
             seam_tiles=fit.tiles,
             seam_correction_deg=round(fit.rotation_deg, 3),
+            seam_centre_shift_px=[round(v, 2) for v in fit.centre_shift_px],
             focal_scale=round(fit.focal_scale, 5),
+            seam_fit_reused=fit.reused,
         )
     strip0, strip1, valid, _ = seam_strips(img, geometry)
     gains = exposure_gains(strip0[valid], strip1[valid])
     details["exposure_gains"] = [[round(float(v), 4) for v in g] for g in gains]
     width = (out_width or w) // 2 * 2
-    equirect = (remapper or _REMAPPER).render(img, geometry, width, gains=gains)
+    equirect = remapper.render(img, geometry, width, gains=gains)
     return StitchResult(
         equirect=equirect,
         kind="dual_fisheye",
@@ -161,6 +163,7 @@ def stitch_multishot(
     frames: list[Frame],
     *,
     yaw_step_deg: float | None = None,
+    poses: list[tuple[float, float]] | None = None,
     brackets: int = 1,
     allow_incomplete: bool = False,
     out_width: int | None = None,
@@ -175,6 +178,7 @@ def stitch_multishot(
     return stitch_frames(
         frames,
         yaw_step_deg=yaw_step_deg,
+        poses=poses,
         brackets=brackets,
         allow_incomplete=allow_incomplete,
         out_width=out_width,
