@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     face_model_path: Path | None = Field(
         None, description="CenterFace ONNX model; default the one panodock ships."
     )
+    fisheye_interpolation: Literal["bilinear", "bicubic"] = Field(
+        "bilinear",
+        description="Resampling of dual-fisheye frames: bilinear, or bicubic (sharper where "
+        "the panorama is about as fine as the fisheye circles, about twice the time).",
+    )
     allow_incomplete: bool = Field(
         False,
         description="Publish a multi-shot set whose frames cannot all be placed, flagged "

@@ -38,6 +38,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails
 
@@ -167,6 +168,19 @@ class Sequence(_Strict):
     index: int = Field(ge=0)
 
 
+class RigRow(_Strict):
+    """One row of a rotating head's programme: ``count`` positions round at one pitch."""
+
+    pitch_deg: float = Field(ge=-90, le=90, description="Tilt of the row, positive up.")
+    count: int = Field(ge=1, le=72, description="Positions in the row (1 for zenith or nadir).")
+    yaw_start_deg: float = Field(
+        0.0, ge=-360, le=360, description="Yaw of the row's first position, positive right."
+    )
+    yaw_step_deg: float | None = Field(
+        None, gt=0, le=360, description="Yaw between positions; default 360 / count."
+    )
+
+
 class Rig(_Strict):
     """How a multi-shot set was taken on a rotating head."""
 
@@ -174,6 +188,28 @@ class Rig(_Strict):
         None, gt=0, le=180, description="Yaw between positions, if the head turns evenly."
     )
     brackets: int = Field(1, ge=1, le=9, description="Exposures per position (fused first).")
+    rows: list[RigRow] = Field(
+        default_factory=list,
+        max_length=16,
+        description="The head's programme, in shooting order; frames that cannot be matched "
+        "are then placed from it.",
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Rig:
+        if self.rows and self.yaw_step_deg is not None:
+            raise ValueError("give either yaw_step_deg or rows, not both")
+        return self
+
+    def poses(self) -> list[tuple[float, float]] | None:
+        """(yaw, pitch) in degrees of every position, in shooting order; None without rows."""
+        if not self.rows:
+            return None
+        out: list[tuple[float, float]] = []
+        for row in self.rows:
+            step = row.yaw_step_deg or 360.0 / row.count
+            out.extend((row.yaw_start_deg + k * step, row.pitch_deg) for k in range(row.count))
+        return out
 
 
 class BlurRegion(_Strict):

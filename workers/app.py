@@ -133,6 +133,7 @@ class App:
                     max_input_pixels=s.max_input_pixels,
                     upload_threads=s.upload_threads,
                     allow_incomplete=s.allow_incomplete,
+                    fisheye_interpolation=s.fisheye_interpolation,
                     blur=s.blur,
                     blur_sites=dict(s.blur_sites),
                     blur_threshold=s.blur_threshold,

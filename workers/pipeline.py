@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ from ingest.metadata import ImageMetadata, read_metadata
 from ingest.placement import Placement
 from ingest.sidecar import BlurRegion, Sidecar, parse_sidecar
 from stitching.equirect import CroppedArea, place_cropped, validate_area
+from stitching.fisheye import INTERPOLATIONS, DualFisheyeRemapper
 from stitching.kinds import (
     Frame,
     StitchResult,
@@ -60,7 +61,8 @@ from workers.tour import locate_scene, publish_scene_to_tour, scene_metadata, to
 log = logging.getLogger(__name__)
 
 #: Bump when a change alters published pixels or layout: it changes every version hash.
-PIPELINE_VERSION = "panodock/4"  # 3: Marzipano's fallback level fits 640 px tiles; 4: privacy
+PIPELINE_VERSION = "panodock/5"  # 3: Marzipano's fallback level fits 640 px tiles; 4: privacy;
+# 5: dual-fisheye seam fit with centre shift and narrow feather, multi-shot shared focal
 #: The aspect tolerance of a full 2:1 panorama (cameras emit e.g. 5376x2688 exactly, but
 #: some editors round one side).
 ASPECT_TOLERANCE = 0.01
@@ -79,6 +81,7 @@ class RenderSettings:
     max_input_pixels: int
     upload_threads: int = 8  # speed only: not part of the version hash
     allow_incomplete: bool = False  # publish a multi-shot set missing frames, flagged
+    fisheye_interpolation: str = "bilinear"  # "bilinear" or "bicubic"
     blur: str = "required"  # face blurring policy, "required" or "off"
     blur_sites: Mapping[str, str] = field(default_factory=dict)  # per-site overrides
     blur_threshold: float = 0.5
@@ -138,6 +141,10 @@ class Pipeline:
         self.ledger = ledger
         self.render = render
         self.projector = projector or CubeProjector()
+        # Remap maps and each camera's seam fit, kept for the worker's life.
+        self.fisheye = DualFisheyeRemapper(
+            interpolation=INTERPOLATIONS[render.fisheye_interpolation]
+        )
         self.clock = clock or StageClock({}, default=float("inf"))
 
     def process(self, capture_id: str) -> None:
@@ -256,6 +263,8 @@ class Pipeline:
     ) -> Source:
         """The full-sphere equirect of a capture, whatever kind it is (see module docstring)."""
         declared = sidecar.kind if sidecar else None
+        # The camera picks a dual-fisheye lens profile: EXIF, else the sidecar's device name.
+        model = meta.model or (sidecar.device if sidecar else None)
         if len(images) > 1 or declared == "multishot":
             self._stage(capture_id, "stitch")
             frames = [Frame(name=images[0].name, image=decode_image(first, name=images[0].name))]
@@ -263,10 +272,21 @@ class Pipeline:
                 frames.append(
                     Frame(name=file.name, image=decode_image(self._checked(file), name=file.name))
                 )
+            pair = _lens_pair(frames, declared)
+            if pair is not None:
+                result = stitch_dual_fisheye(
+                    pair,
+                    make=meta.make,
+                    model=model,
+                    name=" + ".join(f.name for f in frames),
+                    remapper=self.fisheye,
+                )
+                return Source.stitched(replace(result, frames_used=[f.name for f in frames]))
             rig = sidecar.rig if sidecar else None
             result = stitch_multishot(
                 frames,
                 yaw_step_deg=rig.yaw_step_deg if rig else None,
+                poses=rig.poses() if rig else None,
                 brackets=rig.brackets if rig else 1,
                 allow_incomplete=self.render.allow_incomplete,
             )
@@ -278,10 +298,10 @@ class Pipeline:
             declared is None and projection != "equirectangular" and looks_dual_fisheye(image)
         ):
             self._stage(capture_id, "stitch")
-            # The camera picks the lens profile: EXIF, else the sidecar's device name.
-            model = meta.model or (sidecar.device if sidecar else None)
             return Source.stitched(
-                stitch_dual_fisheye(image, make=meta.make, model=model, name=name)
+                stitch_dual_fisheye(
+                    image, make=meta.make, model=model, name=name, remapper=self.fisheye
+                )
             )
         self._stage(capture_id, "validate")
         try:
@@ -307,6 +327,7 @@ class Pipeline:
                     self.render.tile_size,
                     self.render.jpeg_quality,
                     self.render.equirect_max_width,
+                    self.render.fisheye_interpolation,
                 ],
             },
             sort_keys=True,
@@ -449,6 +470,30 @@ class Pipeline:
 
         update_object(self.store, keys.current, swap, attempts=attempts)
         return outcome
+
+
+def _lens_pair(frames: list[Frame], declared: str | None) -> np.ndarray | None:
+    """Two files of a camera that writes one per lens, as one side-by-side frame, or None.
+
+    The first file (in name order) is the front lens and goes on the right, where a
+    dual-fisheye frame has lens 0. Taken when the sidecar says ``dual_fisheye`` or when
+    the joined frame shows two fisheye circles; any other pair is a multi-shot set.
+    """
+    if declared == "dual_fisheye" and (
+        len(frames) != 2 or frames[0].image.shape != frames[1].image.shape
+    ):
+        sizes = ", ".join(f"{f.name} {f.image.shape[1]}x{f.image.shape[0]}" for f in frames)
+        raise CaptureError(
+            f"the sidecar says dual_fisheye, which is one frame with both circles or two "
+            f"frames of one size (one per lens); got {sizes}"
+        )
+    if len(frames) != 2 or declared == "multishot":
+        return None
+    front, back = frames
+    if front.image.shape != back.image.shape:
+        return None
+    joined = np.hstack([back.image, front.image])
+    return joined if declared == "dual_fisheye" or looks_dual_fisheye(joined) else None
 
 
 def _plain(value: object) -> object:

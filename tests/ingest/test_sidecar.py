@@ -206,3 +206,43 @@ def test_round_trip(heading: float, pitch: float, yaw: float, slug: str) -> None
     # -180.0 after float rounding; compare on the circle.
     turned = (again.points_of_interest[0].yaw_deg - yaw + 180.0) % 360.0 - 180.0
     assert turned == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_rig_programme_gives_every_position_its_pose() -> None:
+    rig = parse_sidecar(
+        json.dumps(
+            {
+                "rig": {
+                    "rows": [
+                        {"pitch_deg": 0, "count": 4},
+                        {"pitch_deg": 45, "count": 3, "yaw_start_deg": 30},
+                        {"pitch_deg": 90, "count": 1},
+                    ]
+                }
+            }
+        ).encode()
+    ).rig
+    assert rig is not None
+    assert rig.poses() == [
+        (0.0, 0.0),
+        (90.0, 0.0),
+        (180.0, 0.0),
+        (270.0, 0.0),
+        (30.0, 45.0),
+        (150.0, 45.0),
+        (270.0, 45.0),
+        (0.0, 90.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rig", "expected"),
+    [
+        ({"yaw_step_deg": 30, "rows": [{"pitch_deg": 0, "count": 12}]}, r"rig: .*not both"),
+        ({"rows": [{"pitch_deg": 100, "count": 6}]}, r"rig\.rows\[0\]\.pitch_deg: .*90"),
+        ({"rows": [{"pitch_deg": 0, "count": 0}]}, r"rig\.rows\[0\]\.count: .*greater than"),
+    ],
+)
+def test_a_bad_rig_programme_is_named(rig: dict[str, Any], expected: str) -> None:
+    message = _error({"rig": rig})
+    assert re.search(expected, message), message
