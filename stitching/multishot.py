@@ -1,6 +1,6 @@
 """Multi-shot sets from a rotating head -> a full 360x180 equirect (OpenCV cv2.detail).
 
-The steps follow OpenCV's detailed stitching pipeline: SIFT features on a ~0.8 MP copy,
+The steps follow OpenCV's detailed stitching pipeline: SIFT features on a ~1.3 MP copy,
 pairwise matching of every pair, the largest connected set of frames (every other frame
 is reported by name, never dropped silently, or placed from the head's programme when
 that is known), rotations from homographies (or seeded from the programme), ray bundle
@@ -28,7 +28,7 @@ from stitching.bundle import PairMatches, adjust_rotations
 from stitching.kinds import Frame, StitchResult
 from stitching.rotation import pose_rotation
 
-WORK_MEGAPIX = 0.8  # keypoints: finer costs SIFT time, coarser costs pose accuracy (dB)
+WORK_MEGAPIX = 1.3  # keypoints: finer costs SIFT time, coarser costs pose accuracy (dB)
 SEAM_MEGAPIX = 0.1
 MATCH_CONFIDENCE = 0.65  # Lowe ratio in BestOf2NearestMatcher
 PLACE_CONFIDENCE = 1.0  # pair confidence needed to join the connected set
@@ -41,6 +41,7 @@ BLEND_SPAN = 512
 _MAP_STEP = 4
 _MIN_Z = 1e-6
 HUBER_WORK_PX = 1.0  # match residual (px at work scale) beyond which it counts linearly
+NEIGHBOUR_SPAN = 2.2  # with a programme, pairs further apart than this many steps are not matched
 RIG_MISFIT_DEG = 2.0  # matched frames further off the programme: it cannot place the rest
 GAIN_DARK, GAIN_CLIP = 8, 250  # grey levels left out of the exposure ratios
 GAIN_MIN_PIXELS = 50  # seam-scale overlap pixels for a pair's exposure ratio to count
@@ -130,7 +131,10 @@ def stitch_frames(
         small = cv2.resize(img, work_size, interpolation=cv2.INTER_AREA)
         features.append(cv2.detail.computeImageFeatures2(finder, small))
     matcher = cv2.detail.BestOf2NearestMatcher(False, MATCH_CONFIDENCE)
-    pairwise = matcher.apply2(features)
+    if seed_poses is None:
+        pairwise = matcher.apply2(features)
+    else:
+        pairwise = matcher.apply2(features, _neighbours(seed_poses))  # type: ignore[arg-type]
     matcher.collectGarbage()
     for m in pairwise:
         # cv2 zeroes a confidence above 3 (all matches inliers, as between near-identical
@@ -331,6 +335,20 @@ def _cameras(
     if not ok:
         raise CaptureError("bundle adjustment of the frames' rotations failed")
     return list(cameras)
+
+
+def _neighbours(poses: list[tuple[float, float]]) -> np.ndarray:
+    """uint8 (n, n) mask of the position pairs worth matching under a known programme.
+
+    Pairs at most NEIGHBOUR_SPAN times the widest gap between a position and its nearest
+    neighbour apart: in a ring of 12 that is the two next positions either side, where
+    matching all 66 pairs would mostly compare frames that cannot overlap.
+    """
+    axes = np.array([_rig_rotation(*p)[:, 2] for p in poses])
+    angles = np.degrees(np.arccos(np.clip(axes @ axes.T, -1.0, 1.0)))
+    np.fill_diagonal(angles, np.inf)
+    limit = NEIGHBOUR_SPAN * float(angles.min(axis=1).max())
+    return (angles <= limit).astype(np.uint8)
 
 
 def _rig_rotation(yaw_deg: float, pitch_deg: float) -> np.ndarray:
@@ -557,7 +575,8 @@ def _compose(
             )
             mask = cv2.bitwise_and(wmask, seam_full)
             # Gains are applied unclipped: int16 holds a brightened highlight until the end.
-            lifted = (wimg.astype(np.float32) * gains[piece.index] + 0.5).astype(np.int16)
+            g = gains[piece.index]
+            lifted = cv2.multiply(wimg, (g, g, g, 0.0), dtype=cv2.CV_16S)  # type: ignore[call-overload]
             blender.feed(lifted, mask, (box[0], box[1]))
     result, _ = blender.blend(None, None)  # type: ignore[call-overload]
     return cv2.convertScaleAbs(result), gains

@@ -10,6 +10,7 @@ import pytest
 
 from config.errors import CaptureError
 from stitching.kinds import Frame, stitch_multishot
+from stitching.multishot import _neighbours
 from tests.stitching.harness import footprint, render_views, score
 
 DATA = Path(__file__).parent.parent / "data" / "stitching"
@@ -143,3 +144,10 @@ def test_a_programme_the_matched_frames_do_not_follow_places_nothing(three_rows)
         CaptureError, match=r"6 of 20 frames could not be placed.*deg off the head's programme"
     ):
         stitch_multishot(frames, poses=wrong)
+
+
+def test_a_known_programme_matches_only_positions_that_can_overlap() -> None:
+    ring = _neighbours([(30.0 * k, 0.0) for k in range(12)])
+    assert (ring == ring.T).all() and not ring.diagonal().any()
+    # Two positions either side, across the wrap too: 24 pairs instead of 66.
+    assert [int(j) for j in np.flatnonzero(ring[0])] == [1, 2, 10, 11]
