@@ -83,10 +83,11 @@ class Intake:
             self.ledger.claim_blob(f.sha256, capture_id)
         if not created:
             existing = self.ledger.get(capture_id)
-            self.ledger.note(
-                capture_id,
-                f"seen again at {candidate.origin or candidate.root}; same content, ignored",
-            )
+            where = candidate.origin or str(candidate.root)
+            # The same place again is a rescan that had forgotten the file (see
+            # Ledger.seen), not news for the capture's history.
+            if where != existing.source:
+                self.ledger.note(capture_id, f"seen again at {where}; same content, ignored")
             log.info("%s is capture %s again (%s)", candidate.root, capture_id, existing.state)
             if existing.state in (State.RECEIVED, State.ARCHIVED):
                 self._queue(existing.id)  # a crash came between archiving and queueing

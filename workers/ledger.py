@@ -8,7 +8,10 @@ append-only persistence, so the ledger survives restarts. Keys (namespace ``pano
     state:<state>      sorted set of capture ids by time of entering the state
     captures           sorted set of every capture id by creation time
     blob:<sha256>      id of the first capture that brought this file (dedupe)
-    seen               hash "<path>|<size>|<mtime_ns>" -> capture id (skip re-hashing)
+    seen:<n>           hash "<path>|<size>|<mtime_ns>" -> capture id (skip re-hashing),
+                       one per 30-day period n; a fingerprint looked up is carried into
+                       the current period, so only files gone for 30-60 days are forgotten
+                       (forgetting costs one re-hash, never a second capture)
 
 State changes are optimistic transactions (WATCH/MULTI), so two processes moving the same
 capture cannot both win: ``transition(..., expect=...)`` returns None when the capture is
@@ -18,7 +21,7 @@ not in an expected state, which is how "published exactly once" is enforced.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -47,6 +50,8 @@ class State(StrEnum):
 
 #: States after which nothing happens without a person asking for it.
 FINAL = frozenset({State.PUBLISHED, State.FAILED, State.QUARANTINED})
+#: Length of a file-fingerprint period (see the module docstring's ``seen:<n>``).
+SEEN_PERIOD_SECONDS = 30 * 24 * 3600
 
 
 class RawFile(BaseModel):
@@ -91,9 +96,16 @@ class Event(BaseModel):
 class Ledger:
     """Capture records in Redis (see module docstring)."""
 
-    def __init__(self, *, client: redis.Redis, namespace: str = "panodock") -> None:
+    def __init__(
+        self,
+        *,
+        client: redis.Redis,
+        namespace: str = "panodock",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.client = client
         self.ns = namespace
+        self.clock = clock  # seconds; the fingerprint periods follow it
 
     def _k(self, *parts: str) -> str:
         return ":".join((self.ns, *parts))
@@ -231,12 +243,30 @@ class Ledger:
 
     def seen(self, fingerprint: str) -> str | None:
         """Capture id recorded for a file fingerprint (path, size, mtime), if any."""
-        value = self.client.hget(self._k("seen"), fingerprint)
-        return as_text(value) if value else None
+        current = self._k("seen", str(self._seen_period()))
+        # Then the previous period's hash, and the one unbounded hash of older releases
+        # (left to expire two periods after this release first runs).
+        legacy = self._k("seen")
+        if self.client.ttl(legacy) == -1:  # exists without an expiry (EXPIRE NX is Redis 7)
+            self.client.expire(legacy, 2 * SEEN_PERIOD_SECONDS)
+        for key in (current, self._k("seen", str(self._seen_period() - 1)), legacy):
+            value = self.client.hget(key, fingerprint)
+            if value:
+                if key != current:
+                    self.remember(fingerprint, as_text(value))
+                return as_text(value)
+        return None
 
     def remember(self, fingerprint: str, capture_id: str) -> None:
         """Record a file fingerprint so a rescan does not hash the file again."""
-        self.client.hset(self._k("seen"), fingerprint, capture_id)
+        key = self._k("seen", str(self._seen_period()))
+        pipe = self.client.pipeline()
+        pipe.hset(key, fingerprint, capture_id)
+        pipe.expire(key, 2 * SEEN_PERIOD_SECONDS)
+        pipe.execute()
+
+    def _seen_period(self) -> int:
+        return int(self.clock() // SEEN_PERIOD_SECONDS)
 
 
 def as_text(value: object) -> str:

@@ -5,7 +5,7 @@ import threading
 import pytest
 import redis
 
-from workers.ledger import Capture, CaptureNotFound, Ledger, RawFile, State
+from workers.ledger import SEEN_PERIOD_SECONDS, Capture, CaptureNotFound, Ledger, RawFile, State
 
 
 def _capture(cid: str = "a1b2c3d4e5f6a7b8c9d0e1f2") -> Capture:
@@ -79,3 +79,22 @@ def test_find_by_prefix(ledger: Ledger) -> None:
 def test_blob_claims_keep_the_first_owner(ledger: Ledger) -> None:
     assert ledger.claim_blob("f" * 64, "one") == "one"
     assert ledger.claim_blob("f" * 64, "two") == "one"
+
+
+def test_file_fingerprints_are_kept_while_looked_up_and_forgotten_after(redis_url: str) -> None:
+    now = [1_000.0 * SEEN_PERIOD_SECONDS]
+    client = redis.Redis.from_url(redis_url)
+    ledger = Ledger(client=client, namespace="fp-test", clock=lambda: now[0])
+    ledger.remember("a.jpg|3|1", "cap-a")
+    ledger.remember("b.jpg|3|1", "cap-b")
+    assert client.ttl("fp-test:seen:1000") > SEEN_PERIOD_SECONDS  # Redis drops it later
+    now[0] += SEEN_PERIOD_SECONDS
+    assert ledger.seen("a.jpg|3|1") == "cap-a"  # a rescan still finds a.jpg: carried over
+    now[0] += SEEN_PERIOD_SECONDS
+    assert ledger.seen("a.jpg|3|1") == "cap-a"
+    assert ledger.seen("b.jpg|3|1") is None  # gone from the inbox for two periods
+    # The unbounded hash of older releases is read, carried over, and left to expire.
+    client.hset("fp-test:seen", "old.jpg|3|1", "cap-old")
+    assert ledger.seen("old.jpg|3|1") == "cap-old"
+    assert client.hget("fp-test:seen:1002", "old.jpg|3|1") == b"cap-old"
+    assert 0 < client.ttl("fp-test:seen") <= 2 * SEEN_PERIOD_SECONDS

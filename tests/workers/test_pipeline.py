@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -130,6 +131,19 @@ def test_same_file_twice_is_one_capture(
     assert first == second
     assert harness.queued == [first]
     assert any("seen again" in (e.detail or "") for e in harness.app.ledger.history(first))
+
+
+def test_the_same_file_rescanned_in_place_adds_nothing_to_its_history(
+    harness: Harness, tmp_path: Path, small_pano_jpeg: bytes
+) -> None:
+    path = tmp_path / "a.jpg"
+    path.write_bytes(small_pano_jpeg)
+    first = harness.ingest(file_candidate(path))
+    events = len(harness.app.ledger.history(first))
+    os.utime(path, ns=(1, 1))  # a new fingerprint: hashed again, found to be the same
+    assert harness.ingest(file_candidate(path)) == first
+    assert len(harness.app.ledger.history(first)) == events
+    assert harness.queued == [first]
 
 
 def test_gpano_pose_is_recorded_and_heading_kept(
