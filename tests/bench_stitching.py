@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from stitching.fisheye import DualFisheyeRemapper, exposure_gains, geometry_for, seam_strips  # noqa: E402
 from stitching.kinds import stitch_dual_fisheye, stitch_multishot  # noqa: E402
 from tests.stitching.harness import (  # noqa: E402
+    DualFisheyeCase,
     exact_gains,
     exact_geometry,
     footprint,
@@ -65,8 +66,9 @@ def main() -> None:
     # First, while this process is small: a forked child's peak RSS starts from its parent's.
     rows = [_lunchroom(folder)]
     pano = cv2.imread(str(PANO), cv2.IMREAD_COLOR)
-    rows += _dual_fisheye_speed(pano)
-    rows += _dual_fisheye_quality(pano)
+    case = render_dual_fisheye(pano, 5760, np.random.default_rng(5))
+    rows += _dual_fisheye_speed(case)
+    rows += _dual_fisheye_quality(case, pano)
     rows += _real_frames()
     rows += _multishot(pano)
     print("| measurement | result | target |")
@@ -91,8 +93,7 @@ def _lunchroom(folder: Path) -> Row:
     )
 
 
-def _dual_fisheye_speed(pano: np.ndarray) -> list[Row]:
-    case = render_dual_fisheye(pano, 5760, np.random.default_rng(5))
+def _dual_fisheye_speed(case: DualFisheyeCase) -> list[Row]:
     geometry = geometry_for(case.profile, 5760, 2880)
     s0, s1, valid, _ = seam_strips(case.frame, geometry)
     gains = exposure_gains(s0[valid], s1[valid])
@@ -165,8 +166,7 @@ def _dual_fisheye_speed(pano: np.ndarray) -> list[Row]:
     return rows
 
 
-def _dual_fisheye_quality(pano: np.ndarray) -> list[Row]:
-    case = render_dual_fisheye(pano, 5760, np.random.default_rng(5))
+def _dual_fisheye_quality(case: DualFisheyeCase, pano: np.ndarray) -> list[Row]:
     rows: list[Row] = []
     for label, flag in (("", cv2.INTER_LINEAR), (", INTER_CUBIC option", cv2.INTER_CUBIC)):
         remapper = DualFisheyeRemapper(interpolation=flag)

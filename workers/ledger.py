@@ -243,13 +243,14 @@ class Ledger:
 
     def seen(self, fingerprint: str) -> str | None:
         """Capture id recorded for a file fingerprint (path, size, mtime), if any."""
-        current = self._k("seen", str(self._seen_period()))
+        period = self._seen_period()
+        current = self._k("seen", str(period))
         # Then the previous period's hash, and the one unbounded hash of older releases
         # (left to expire two periods after this release first runs).
         legacy = self._k("seen")
         if self.client.ttl(legacy) == -1:  # exists without an expiry (EXPIRE NX is Redis 7)
             self.client.expire(legacy, 2 * SEEN_PERIOD_SECONDS)
-        for key in (current, self._k("seen", str(self._seen_period() - 1)), legacy):
+        for key in (current, self._k("seen", str(period - 1)), legacy):
             value = self.client.hget(key, fingerprint)
             if value:
                 if key != current:

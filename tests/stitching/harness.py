@@ -287,13 +287,12 @@ def multishot_ceiling(
 ) -> np.ndarray:
     """The views of :func:`render_views` put back with their TRUE focal length and poses,
     through the stitcher's own composer: what a perfect pose estimate would score."""
-    from stitching.multishot import SEAM_MEGAPIX, _compose
+    from stitching.multishot import SEAM_MEGAPIX, _compose, _rig_rotation
 
     w, h = size
     f = (w / 2) / math.tan(math.radians(hfov_deg) / 2)
     k = np.array([[f, 0.0, w / 2], [0.0, f, h / 2], [0.0, 0.0, 1.0]])
-    flip = np.diag([1.0, -1.0, 1.0])  # the composer's cameras have OpenCV's y down
-    rotations = [flip @ pose_rotation(pitch, 0.0, yaw).T @ flip for yaw, pitch in poses]
+    rotations = [_rig_rotation(yaw, pitch) for yaw, pitch in poses]
     seam_scale = min(1.0, math.sqrt(SEAM_MEGAPIX * 1e6 / (w * h)))
     out, _ = _compose(
         [fr.image for fr in frames], [k] * len(frames), rotations, width, -math.pi, seam_scale
