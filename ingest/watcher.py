@@ -1,6 +1,6 @@
 """The inbox watcher: finds complete captures in a folder and hands each to a callback.
 
-It does no hashing, no Redis and no storage: the callback (``workers.intake``) hashes,
+It does no hashing, no Redis and no storage: the callback (``ingest.intake``) hashes,
 records in the durable ledger, archives and queues. inotify events are hints that make
 delivery fast; the periodic rescan is the truth (BRIEF.md, "Queue, watcher, storage facts").
 

@@ -1,51 +1,31 @@
-"""Entry points for the raw capture kinds: dual-fisheye frames and multi-shot sets.
+"""The capture-kind decision: is it an equirect, a dual-fisheye frame or a multi-shot set?
 
-These take decoded images and return a full-sphere equirect plus what happened (frames
-used, warnings, details for scene.json). Failures that are the capture's fault raise
-:class:`config.errors.CaptureError` (or :class:`~config.errors.QuarantineError` for
-unusable input) with a message naming the frame.
+One rule each, used by the pipeline and the capture sources alike: the 2:1 aspect of a full
+equirect, the two dark-bordered circles of a dual-fisheye frame, and when two files are one
+camera's two lenses.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from typing import Final, Literal
 
 import numpy as np
 
-from config.errors import CaptureError, QuarantineError
+from config.errors import CaptureError
 from stitching.circles import detect_circles
-from stitching.fisheye import DualFisheyeRemapper, exposure_gains, geometry_for, seam_strips
-from stitching.lens import LensProfile, find_profile, generic_profile
+from stitching.frames import Frame
 
-_REMAPPER = DualFisheyeRemapper()
+CaptureKind = Literal["equirect", "dual_fisheye", "multishot"]
 
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One image of a capture: its file name (for messages) and uint8 (H, W, 3) BGR pixels.
-
-    ``exposure_ev`` is the exposure value relative to the bracket's middle (None when not
-    bracketed or unknown); ``position`` groups the brackets shot at one head position.
-    """
-
-    name: str
-    image: np.ndarray
-    exposure_ev: float | None = None
-    position: int | None = None
+#: How far ``width / height`` of a full equirect may be from 2 (cameras emit e.g. 5376x2688
+#: exactly, but some editors round one side).
+EQUIRECT_ASPECT_TOLERANCE: Final = 0.02
 
 
-@dataclass(slots=True)
-class StitchResult:
-    """A stitched full-sphere panorama and the story of how it was made."""
-
-    equirect: np.ndarray  # uint8 (H, 2H, 3) BGR, full sphere
-    kind: str  # "dual_fisheye" | "multishot"
-    frames_used: list[str]
-    frames_unplaced: list[str]
-    warnings: list[str] = field(default_factory=list)
-    details: dict[str, object] = field(default_factory=dict)
-    pitch_deg: float | None = None
-    roll_deg: float | None = None
+def is_equirect_aspect(width: float, height: float) -> bool:
+    """Whether a ``width`` x ``height`` image has the 2:1 aspect of a full equirect."""
+    return height > 0 and abs(width / height - 2.0) <= EQUIRECT_ASPECT_TOLERANCE
 
 
 def looks_dual_fisheye(img: np.ndarray) -> bool:
@@ -55,131 +35,52 @@ def looks_dual_fisheye(img: np.ndarray) -> bool:
     return detect_circles(img) is not None
 
 
-def stitch_dual_fisheye(
-    img: np.ndarray,
-    *,
-    make: str | None,
-    model: str | None,
-    profile: LensProfile | None = None,
-    name: str = "frame",
-    out_width: int | None = None,
-    refine: bool = True,
-    remapper: DualFisheyeRemapper | None = None,
-) -> StitchResult:
-    """Stitch a dual-fisheye frame into a full-sphere equirect.
+def single_image_kind(
+    image: np.ndarray, *, declared: str | None, projection: str | None
+) -> CaptureKind:
+    """The kind of a one-image capture.
 
     Parameters
     ----------
-    img:
-        uint8 (H, W, 3) BGR frame, two fisheye circles side by side.
-    make, model:
-        EXIF make and model, used to choose a built-in profile when ``profile`` is None.
-    profile:
-        A lens profile given per site or per capture; wins over make/model.
-    name:
-        The frame's file name, for messages.
-    out_width:
-        Width of the equirect in px (even); default the frame's width rounded down to even.
-    refine:
-        Run seam refinement (see :func:`stitching.fisheye.refine_seam`); a camera's fit is
-        kept for its later frames, which only check it (see
-        :meth:`~stitching.fisheye.DualFisheyeRemapper.fit_seam`).
-    remapper:
-        Map and seam-fit cache to use; default a module-wide one.
+    image:
+        The decoded uint8 (H, W, 3) image.
+    declared:
+        The sidecar's ``kind``, if any: it wins.
+    projection:
+        The GPano ``ProjectionType``, if any: "equirectangular" rules out a fisheye frame.
+    """
+    if declared == "dual_fisheye":
+        return "dual_fisheye"
+    if declared is None and (projection or "").lower() != "equirectangular":
+        if looks_dual_fisheye(image):
+            return "dual_fisheye"
+    return "equirect"
 
-    Returns
-    -------
-    StitchResult
-        kind "dual_fisheye"; details hold the profile, circles, seam shift before/after
-        refinement (px of the source), the correction, whether the fit was kept from an
-        earlier frame, and the exposure gains.
+
+def lens_pair(frames: Sequence[Frame], declared: str | None) -> np.ndarray | None:
+    """Two files of a camera that writes one per lens, as one side-by-side frame, or None.
+
+    The first file (in name order) is the front lens and goes on the right, where a
+    dual-fisheye frame has lens 0. Taken when the sidecar says ``dual_fisheye`` or when
+    the joined frame shows two fisheye circles; any other pair is a multi-shot set.
 
     Raises
     ------
-    QuarantineError
-        Not a uint8 3-channel image.
     CaptureError
-        No profile, and no fisheye circles found; or the profile does not fit the frame.
+        The sidecar says ``dual_fisheye`` but the files are not two of one size.
     """
-    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3 or img.size == 0:
-        raise QuarantineError(f"{name}: expected a uint8 BGR image, got {img.dtype} {img.shape}")
-    h, w = img.shape[:2]
-    warnings: list[str] = []
-    chosen = profile or find_profile(make, model)
-    if chosen is None:
-        chosen = generic_profile()
-        who = " ".join(p for p in (make, model) if p) or "an unknown camera"
-        warnings.append(f"no lens profile for {who}; used the generic 195° model")
-    # Frames of one profile and size share a seam fit (found circles are per frame).
-    camera = (chosen, w, h)
-    warnings.extend(chosen.notes)
-    details: dict[str, object] = {"profile": chosen.name}
-    if chosen.needs_circles:
-        circles = detect_circles(img)
-        if circles is None:
-            raise CaptureError(
-                f"{name}: no lens profile fits and no two fisheye circles were found in the "
-                f"{w}x{h} frame; give the capture a lens profile"
-            )
-        lenses = tuple(
-            replace(lens, centre=(c.x, c.y), radius=c.radius)
-            for lens, c in zip(chosen.lenses, circles, strict=True)
+    if declared == "dual_fisheye" and (
+        len(frames) != 2 or frames[0].image.shape != frames[1].image.shape
+    ):
+        sizes = ", ".join(f"{f.name} {f.image.shape[1]}x{f.image.shape[0]}" for f in frames)
+        raise CaptureError(
+            f"the sidecar says dual_fisheye, which is one frame with both circles or two "
+            f"frames of one size (one per lens); got {sizes}"
         )
-        chosen = replace(chosen, lenses=(lenses[0], lenses[1]), frame_size=(w, h))
-        details["circles"] = [[round(c.x, 1), round(c.y, 1), round(c.radius, 1)] for c in circles]
-    try:
-        geometry = geometry_for(chosen, w, h)
-    except ValueError as exc:
-        raise CaptureError(f"{name}: {exc}") from exc
-    remapper = remapper or _REMAPPER
-    if refine:
-        fit = remapper.fit_seam(img, geometry, camera=camera)
-        geometry = fit.geometry
-        details.update(
-            seam_shift_before_px=round(fit.shift_before_px, 2),
-            seam_shift_px=round(fit.shift_after_px, 2),
-            seam_tiles=fit.tiles,
-            seam_correction_deg=round(fit.rotation_deg, 3),
-            seam_centre_shift_px=[round(v, 2) for v in fit.centre_shift_px],
-            focal_scale=round(fit.focal_scale, 5),
-            seam_fit_reused=fit.reused,
-        )
-    strip0, strip1, valid, _ = seam_strips(img, geometry)
-    gains = exposure_gains(strip0[valid], strip1[valid])
-    details["exposure_gains"] = [[round(float(v), 4) for v in g] for g in gains]
-    width = (out_width or w) // 2 * 2
-    equirect = remapper.render(img, geometry, width, gains=gains)
-    return StitchResult(
-        equirect=equirect,
-        kind="dual_fisheye",
-        frames_used=[name],
-        frames_unplaced=[],
-        warnings=warnings,
-        details=details,
-    )
-
-
-def stitch_multishot(
-    frames: list[Frame],
-    *,
-    yaw_step_deg: float | None = None,
-    poses: list[tuple[float, float]] | None = None,
-    brackets: int = 1,
-    allow_incomplete: bool = False,
-    out_width: int | None = None,
-) -> StitchResult:
-    """Stitch N frames from a rotating head into a full 360x180 equirect.
-
-    See :func:`stitching.multishot.stitch_frames`; this wraps it into a
-    :class:`StitchResult`.
-    """
-    from stitching.multishot import stitch_frames
-
-    return stitch_frames(
-        frames,
-        yaw_step_deg=yaw_step_deg,
-        poses=poses,
-        brackets=brackets,
-        allow_incomplete=allow_incomplete,
-        out_width=out_width,
-    )
+    if len(frames) != 2 or declared == "multishot":
+        return None
+    front, back = frames
+    if front.image.shape != back.image.shape:
+        return None
+    joined = np.hstack([back.image, front.image])
+    return joined if declared == "dual_fisheye" or looks_dual_fisheye(joined) else None

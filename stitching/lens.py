@@ -16,7 +16,8 @@ the distance from the circle centre over half the reference frame's diagonal.
 Each lens's orientation on the camera is a yaw/pitch/roll in degrees with the GPano signs of
 :func:`stitching.rotation.pose_rotation` (lens 0 conventionally yaw 0, lens 1 yaw 180).
 
-Built-in profiles live in ``config/lenses.toml``; every figure there cites its source.
+Built-in profiles live in ``config/lenses.toml`` (every figure there cites its source); the
+caller reads that text and hands it to :func:`parse_profiles`: nothing here opens a file.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from functools import cache
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -38,9 +38,6 @@ Projection = Literal["equidistant", "equisolid", "stereographic", "orthographic"
 #: Field of view of the generic model used when a camera has no profile (most consumer
 #: dual-fisheye lenses cover 190-200 deg; the overlap band absorbs the uncertainty).
 GENERIC_FOV_DEG = 195.0
-
-LENSES_TOML = Path(__file__).resolve().parent.parent / "config" / "lenses.toml"
-
 
 @dataclass(frozen=True, slots=True)
 class Lens:
@@ -168,14 +165,8 @@ def parse_profiles(text: str) -> dict[str, LensProfile]:
     return profiles
 
 
-@cache
-def builtin_profiles() -> dict[str, LensProfile]:
-    """The profiles shipped in ``config/lenses.toml`` (read once)."""
-    return parse_profiles(LENSES_TOML.read_text(encoding="utf-8"))
-
-
 def find_profile(
-    make: str | None, model: str | None, profiles: dict[str, LensProfile] | None = None
+    make: str | None, model: str | None, profiles: Mapping[str, LensProfile]
 ) -> LensProfile | None:
     """The profile whose EXIF model matches ``model`` (and make, when the profile lists one).
 
@@ -185,7 +176,7 @@ def find_profile(
     if not model:
         return None
     wanted_model, wanted_make = _norm(model), _norm(make or "")
-    for profile in (builtin_profiles() if profiles is None else profiles).values():
+    for profile in profiles.values():
         if wanted_model not in {_norm(m) for m in profile.models}:
             continue
         if profile.makes and wanted_make and wanted_make not in {_norm(m) for m in profile.makes}:

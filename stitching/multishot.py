@@ -25,7 +25,7 @@ import numpy as np
 
 from config.errors import CaptureError
 from stitching.bundle import PairMatches, adjust_rotations
-from stitching.kinds import Frame, StitchResult
+from stitching.frames import Frame, StitchResult
 from stitching.rotation import pose_rotation
 
 WORK_MEGAPIX = 1.3  # keypoints: finer costs SIFT time, coarser costs pose accuracy (dB)
@@ -576,7 +576,7 @@ def _compose(
             mask = cv2.bitwise_and(wmask, seam_full)
             # Gains are applied unclipped: int16 holds a brightened highlight until the end.
             g = gains[piece.index]
-            lifted = cv2.multiply(wimg, (g, g, g, 0.0), dtype=cv2.CV_16S)  # type: ignore[call-overload]
+            lifted = cv2.multiply(wimg, (g, g, g, 0.0), dtype=cv2.CV_16S)
             blender.feed(lifted, mask, (box[0], box[1]))
     result, _ = blender.blend(None, None)  # type: ignore[call-overload]
     return cv2.convertScaleAbs(result), gains

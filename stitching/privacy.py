@@ -28,7 +28,6 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import cv2
@@ -131,28 +130,28 @@ class FaceDetector:
         self.threshold = threshold
 
     @classmethod
-    def from_onnx(cls, model: bytes | Path, *, threshold: float = 0.5) -> FaceDetector:
-        """Load the CenterFace ONNX model (``config.models.FACE_MODEL`` ships it) and check it runs.
+    def from_onnx(
+        cls, model: bytes, *, threshold: float = 0.5, name: str = "model bytes"
+    ) -> FaceDetector:
+        """Load the CenterFace ONNX model (``config.data.FACE_MODEL`` ships it) and check it runs.
 
         Parameters
         ----------
         model:
-            The ``.onnx`` file's path or its bytes.
+            The ``.onnx`` file's bytes (read by the caller: nothing here opens a file).
         threshold:
             Minimum heatmap score of a face, in (0, 1). Lower finds more faces and more
             false ones.
+        name:
+            Where the bytes came from, for messages.
 
         Raises
         ------
         config.errors.ConfigError
-            The file cannot be read, is not an ONNX model cv2.dnn can load, or does not
-            produce CenterFace's outputs.
+            The bytes are not an ONNX model cv2.dnn can load, or it does not produce
+            CenterFace's outputs.
         """
-        where = "model bytes" if isinstance(model, bytes) else str(model)
-        try:
-            data = model if isinstance(model, bytes) else Path(model).read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"cannot read the face detection model {where}: {exc}") from exc
+        where, data = name, model
         try:
             net = cv2.dnn.readNetFromONNX(np.frombuffer(data, dtype=np.uint8))
         except cv2.error as exc:

@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from config.models import FACE_MODEL  # noqa: E402
+from config.data import FACE_MODEL  # noqa: E402
 from stitching.privacy import (  # noqa: E402
     DEFAULT_VIEW_SIZE,
     FaceDetector,
@@ -86,7 +86,7 @@ def scene(
 def main() -> None:
     n_scenes = int(sys.argv[1]) if len(sys.argv) > 1 else 6
     view = int(sys.argv[2]) if len(sys.argv) > 2 else None
-    model = FACE_MODEL
+    model = FACE_MODEL.read_bytes()
     detectors = {t: FaceDetector.from_onnx(model, threshold=t) for t in THRESHOLDS}
     pano = read(PANO)
     background = cv2.resize(pano, (WIDTH, WIDTH // 2), interpolation=cv2.INTER_CUBIC)

@@ -33,17 +33,17 @@ from config.settings import (
     load_settings,  # noqa: E402
     settings_env,  # noqa: E402
 )
+from ingest.intake import Intake  # noqa: E402
 from ingest.watcher import Candidate  # noqa: E402
 from tests.support.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedS3  # noqa: E402
 from tiling.cube import CubeProjector  # noqa: E402
 from tiling.pyramid import choose_layout  # noqa: E402
-from workers.app import App, make_store  # noqa: E402
-from workers.intake import Intake  # noqa: E402
-from workers.keys import SceneKeys  # noqa: E402
-from workers.ledger import State  # noqa: E402
-from workers.redis_server import RedisServer, free_port  # noqa: E402
-from workers.render import render_scene  # noqa: E402
-from workers.storage.local import LocalStore  # noqa: E402
+from workers.contract.keys import SceneKeys  # noqa: E402
+from workers.pipeline.render import render_scene  # noqa: E402
+from workers.queue.actors import App, make_store  # noqa: E402
+from workers.service.redis_server import RedisServer, free_port  # noqa: E402
+from workers.state.ledger import State  # noqa: E402
+from workers.store.local import LocalStore  # noqa: E402
 
 SAMPLE = Path(__file__).parent / "data" / "pannellum_examplepano.jpg"
 
@@ -62,7 +62,8 @@ def batch(settings, workers: int, files: list[Path], tmp: Path) -> tuple[float, 
     procs = []
     for n in range(workers):
         env_n = {**env, "PANODOCK_DATA_DIR": str(tmp / f"worker-{workers}-{n}")}
-        procs.append(subprocess.Popen([sys.executable, "-m", "workers.cli", "worker"], env=env_n))
+        cmd = [sys.executable, "-m", "workers.cli.main", "worker"]
+        procs.append(subprocess.Popen(cmd, env=env_n))
     try:
         while len(app.ledger.client.keys("panodock:worker:*")) < workers:
             time.sleep(0.1)

@@ -25,12 +25,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from config.settings import load_settings  # noqa: E402
+from ingest.intake import Intake  # noqa: E402
 from ingest.sources.local import LocalSource  # noqa: E402
 from ingest.sources.ptp import PtpSource  # noqa: E402
 from ingest.sources.share import ShareSource  # noqa: E402
-from workers.app import App, make_store  # noqa: E402
-from workers.intake import Intake  # noqa: E402
-from workers.redis_server import RedisServer, free_port  # noqa: E402
+from workers.queue.actors import App, make_store  # noqa: E402
+from workers.service.redis_server import RedisServer, free_port  # noqa: E402
 
 STABLE_SECONDS = 2.0
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from stitching.fisheye import DualFisheyeRemapper, exposure_gains, geometry_for, seam_strips  # noqa: E402
-from stitching.kinds import stitch_dual_fisheye, stitch_multishot  # noqa: E402
+from stitching.multishot import stitch_frames  # noqa: E402
 from tests.stitching.harness import (  # noqa: E402
     DualFisheyeCase,
     exact_gains,
@@ -35,6 +35,7 @@ from tests.stitching.harness import (  # noqa: E402
     render_views,
     score,
 )
+from tests.support.data import stitch_builtin  # noqa: E402
 
 PANO = ROOT / "tests" / "data" / "pannellum_examplepano.jpg"
 STITCHING = ROOT / "tests" / "data" / "stitching"
@@ -44,12 +45,13 @@ LOCAL_LUNCHROOM = STITCHING / "lunchroom12"
 _CHILD = """
 import sys, time, glob, cv2
 sys.path.insert(0, {root!r})
-from stitching.kinds import Frame, stitch_multishot
+from stitching.frames import Frame
+from stitching.multishot import stitch_frames
 import stitching.multishot  # imported once when a worker first stitches a set
 files = sorted(glob.glob({folder!r} + '/img*.jpg'))
 t = time.perf_counter()
 frames = [Frame(name=f.rsplit('/', 1)[-1], image=cv2.imread(f)) for f in files]
-r = stitch_multishot(frames, yaw_step_deg=30.0)
+r = stitch_frames(frames, yaw_step_deg=30.0)
 print(time.perf_counter() - t, len(r.frames_used), len(files), r.equirect.shape[1],
       frames[0].image.shape[1], frames[0].image.shape[0])
 """
@@ -140,7 +142,7 @@ def _dual_fisheye_speed(case: DualFisheyeCase) -> list[Row]:
     remapper.maps(geometry, 5760)
 
     def stitch() -> None:
-        stitch_dual_fisheye(
+        stitch_builtin(
             case.frame, make=None, model=None, profile=case.profile, remapper=remapper
         )
 
@@ -170,7 +172,7 @@ def _dual_fisheye_quality(case: DualFisheyeCase, pano: np.ndarray) -> list[Row]:
     rows: list[Row] = []
     for label, flag in (("", cv2.INTER_LINEAR), (", INTER_CUBIC option", cv2.INTER_CUBIC)):
         remapper = DualFisheyeRemapper(interpolation=flag)
-        result = stitch_dual_fisheye(
+        result = stitch_builtin(
             case.frame,
             make=None,
             model=None,
@@ -206,7 +208,7 @@ def _real_frames() -> list[Row]:
     ):
         frame = cv2.imread(str(STITCHING / file), cv2.IMREAD_COLOR)
         c = time.process_time()
-        found = stitch_dual_fisheye(
+        found = stitch_builtin(
             frame, make=make, model=model, remapper=DualFisheyeRemapper()
         ).details
         cpu = time.process_time() - c
@@ -231,7 +233,7 @@ def _multishot(pano: np.ndarray) -> list[Row]:
     )
     within = footprint(poses, hfov, size, 4096)
     t = time.perf_counter()
-    ms = stitch_multishot(frames, yaw_step_deg=45.0, out_width=4096)
+    ms = stitch_frames(frames, yaw_step_deg=45.0, out_width=4096)
     took = time.perf_counter() - t
     sc = score(ms.equirect, pano, width=4096, within=within)
     top = score(
@@ -258,7 +260,7 @@ def _multishot(pano: np.ndarray) -> list[Row]:
             pano, rows=[(0.0, 8)], hfov_deg=hfov, size=size, rng=np.random.default_rng(seed)
         )
         within = footprint(poses, hfov, size, 4096)
-        ms = stitch_multishot(frames, yaw_step_deg=45.0, out_width=4096)
+        ms = stitch_frames(frames, yaw_step_deg=45.0, out_width=4096)
         ceiling = multishot_ceiling(frames, poses, hfov_deg=hfov, size=size, width=4096)
         pairs.append(
             (
@@ -282,7 +284,7 @@ def _multishot(pano: np.ndarray) -> list[Row]:
     )
     within = footprint(poses, hfov, size, 4096)
     t = time.perf_counter()
-    ms = stitch_multishot(frames, poses=poses, out_width=4096)
+    ms = stitch_frames(frames, poses=poses, out_width=4096)
     took = time.perf_counter() - t
     sc = score(ms.equirect, pano, width=4096, within=within)
     rig = ms.details["placed_from_rig"]
@@ -296,7 +298,7 @@ def _multishot(pano: np.ndarray) -> list[Row]:
         )
     )
     try:
-        stitch_multishot(frames, out_width=1024)
+        stitch_frames(frames, out_width=1024)
         outcome = "stitched"
     except Exception as exc:  # noqa: BLE001 - the message is the row
         outcome = f"fails: {str(exc)[:90]}..."

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from config.settings import Settings, load_settings
 from tests.support.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedS3
-from workers.redis_server import RedisServer, free_port
+from workers.service.redis_server import RedisServer, free_port
 
 DATA = Path(__file__).parent / "data"
 SAMPLE_PANO = DATA / "pannellum_examplepano.jpg"

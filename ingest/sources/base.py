@@ -1,7 +1,7 @@
 """The Source interface, its health model, and the polling loop most sources share.
 
 A source finds captures somewhere (a watched folder, a share, a camera) and hands each to
-``deliver`` (``workers.intake.Intake``) as a :class:`~ingest.watcher.Candidate`. Sources
+``deliver`` (``ingest.intake.Intake``) as a :class:`~ingest.watcher.Candidate`. Sources
 never hash for the ledger, never talk to Redis or storage: the callback does that, and its
 content-addressed ledger is what makes the same file seen twice, or on two sources, one
 capture.

@@ -26,10 +26,9 @@ from pathlib import PurePosixPath
 from typing import Final
 
 from ingest.sidecar import SIDECAR_NAME
+from stitching.kinds import is_equirect_aspect
 
 _NUMBER: Final = re.compile(r"(\d+)$")
-_EQUIRECT_ASPECT: Final = 2.0
-_ASPECT_TOLERANCE: Final = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +131,7 @@ def _shots(files: Sequence[GroupFile]) -> list[list[GroupFile]]:
 
 def _is_equirect(shot: Sequence[GroupFile]) -> bool:
     return any(
-        f.aspect is not None and abs(f.aspect - _EQUIRECT_ASPECT) <= _ASPECT_TOLERANCE for f in shot
+        f.aspect is not None and is_equirect_aspect(f.aspect, 1.0) for f in shot
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from config.settings import Settings
-from workers.cli import _parser
+from workers.cli.main import _parser
 
 DOCKER = Path(__file__).parents[2] / "docker"
 COMPOSE = yaml.safe_load((DOCKER / "compose.yaml").read_text())

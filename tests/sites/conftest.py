@@ -2,7 +2,7 @@
 
 The plan is 1200x800 px at 20 px/m; plan px (600, 400) is the local origin. Control
 points are placed on the plan, projected to local metres with the plan's true geometry and
-turned into lat/lon by inverting :class:`ingest.geo.LocalFrame` numerically, so the tests
+turned into lat/lon by inverting :class:`workers.sites.geo.LocalFrame` numerically, so the tests
 check the fit against a geometry they built, not against the fit itself.
 """
 
@@ -13,9 +13,9 @@ import math
 import cv2
 import numpy as np
 
-from config.sites import ControlPoint, Floor, PlanImage, Site, plan_key
-from ingest.geo import LocalFrame, fit_plan
-from workers.site_cli import fit_record
+from workers.cli.site import fit_record
+from workers.sites.geo import LocalFrame, fit_plan
+from workers.sites.registry import ControlPoint, Floor, PlanImage, Site, plan_key
 
 SITE = "campus"
 PLAN_W, PLAN_H = 1200, 800

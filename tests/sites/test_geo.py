@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from config.errors import ConfigError
-from ingest.geo import FitModel, LocalFrame, accept_fit, bearing_deg, fit_plan
+from workers.sites.geo import FitModel, LocalFrame, accept_fit, bearing_deg, fit_plan
 
 NOISE_PX = 2.0
 

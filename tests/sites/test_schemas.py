@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from config.schemas import SCHEMA_DIR, generate_schemas, render
+from workers.contract.schemas import SCHEMA_DIR, generate_schemas, render
 
 
 @pytest.mark.parametrize("name", sorted(generate_schemas()))
 def test_committed_schema_is_up_to_date(name: str) -> None:
     committed = (SCHEMA_DIR / name).read_text(encoding="utf-8")
     assert committed == render(generate_schemas()[name]), (
-        f"config/schemas/{name} is stale; run `python -m config.schemas`"
+        f"workers/contract/schemas/{name} is stale; run `python -m workers.contract.schemas`"
     )
 
 

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from config.settings import Settings
-from config.sites import load_site
 from tests.sites.conftest import SITE, plan_latlon, plan_png
 from tests.workers.helpers import Harness, folder_candidate, write_folder
-from workers.keys import current_key, tour_key
-from workers.manifest import CurrentPointer
-from workers.site_cli import add_site_commands, run_site_command
-from workers.storage.local import LocalStore
-from workers.tour import Tour
+from workers.cli.site import add_site_commands, run_site_command
+from workers.contract.keys import current_key, tour_key
+from workers.contract.scene import CurrentPointer
+from workers.sites.registry import load_site
+from workers.sites.tour import Tour
+from workers.store.local import LocalStore
 
 SPOTS = [(100, 100), (1100, 120), (1080, 700), (150, 690), (600, 380), (400, 600)]
 NORTH = 20.0

@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 
-from config.sites import Site, update_site
-from ingest.placement import Placement, PlacementSource
 from tests.sites.conftest import SITE, make_floor, make_site
-from workers.keys import tour_key
-from workers.storage.local import LocalStore
-from workers.tour import (
+from workers.contract.keys import tour_key
+from workers.sites.placement import Placement, PlacementSource
+from workers.sites.registry import Site, update_site
+from workers.sites.tour import (
     LinkOptions,
     LinkRequest,
     Tour,
@@ -25,6 +24,7 @@ from workers.tour import (
     build_tour,
     publish_scene_to_tour,
 )
+from workers.store.local import LocalStore
 
 OPTIONS = LinkOptions(k=4, max_distance_m=15.0, min_separation_deg=25.0, camera_height_m=1.6)
 

@@ -4,7 +4,7 @@ Two captures give plan positions, one local metres, one GPS in its sidecar, one 
 in EXIF, one nothing: 5 placed, 1 needing placement, links both ways, POIs, and every key
 the three viewer configs reference exists in the store.
 
-Needs the pipeline to call workers.tour (see the integration notes of issue 5); until
+Needs the pipeline to call workers.sites.tour (see the integration notes of issue 5); until
 then tour.json is never written and this test fails at its first read.
 """
 
@@ -21,12 +21,12 @@ import pytest
 import pyvips
 
 from config.settings import Settings
-from config.sites import update_site
 from tests.sites.conftest import PLAN_H, SCALE, SITE, make_floor, make_site, plan_latlon, plan_png
 from tests.workers.helpers import Harness, folder_candidate, write_folder
-from workers.keys import tour_key
-from workers.ledger import State
-from workers.tour import Tour
+from workers.contract.keys import tour_key
+from workers.sites.registry import update_site
+from workers.sites.tour import Tour
+from workers.state.ledger import State
 
 
 def _dms(value: float) -> str:

@@ -23,7 +23,7 @@ from stitching.equirect import (
     rotate_equirect,
 )
 from stitching.fisheye import Geometry, LensGeometry, geometry_for
-from stitching.kinds import Frame
+from stitching.frames import Frame
 from stitching.lens import Lens, LensProfile, projection_radius
 from stitching.quality import align_to, coverage, psnr, ssim, tile_shifts
 from stitching.rotation import pose_rotation

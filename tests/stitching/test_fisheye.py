@@ -11,10 +11,11 @@ import pytest
 from config.errors import CaptureError
 from stitching.circles import detect_circles
 from stitching.fisheye import DualFisheyeRemapper, geometry_for, measure_seam
-from stitching.kinds import looks_dual_fisheye, stitch_dual_fisheye
+from stitching.kinds import looks_dual_fisheye
 from stitching.lens import find_profile
 from tests.stitching.harness import exact_gains, exact_geometry, render_dual_fisheye, score
 from tests.stitching.harness import test_profile as harness_profile
+from tests.support.data import builtin_profiles, stitch_builtin
 
 DATA = Path(__file__).parent.parent / "data" / "stitching"
 
@@ -25,7 +26,7 @@ def case(request: pytest.FixtureRequest, pano: np.ndarray):  # type: ignore[no-u
 
 
 def test_ground_truth_psnr_and_seam(case, pano: np.ndarray) -> None:  # type: ignore[no-untyped-def]
-    result = stitch_dual_fisheye(
+    result = stitch_builtin(
         case.frame, make=None, model=None, profile=case.profile, out_width=1024
     )
     assert result.equirect.shape == (512, 1024, 3) and result.kind == "dual_fisheye"
@@ -44,10 +45,10 @@ def test_ground_truth_psnr_and_seam(case, pano: np.ndarray) -> None:  # type: ig
 
 
 def test_refinement_beats_the_profile_alone(case, pano: np.ndarray) -> None:  # type: ignore[no-untyped-def]
-    plain = stitch_dual_fisheye(
+    plain = stitch_builtin(
         case.frame, make=None, model=None, profile=case.profile, out_width=1024, refine=False
     )
-    refined = stitch_dual_fisheye(
+    refined = stitch_builtin(
         case.frame, make=None, model=None, profile=case.profile, out_width=1024
     )
     assert (
@@ -58,7 +59,7 @@ def test_refinement_beats_the_profile_alone(case, pano: np.ndarray) -> None:  # 
 
 def test_exposure_difference_is_compensated(case) -> None:  # type: ignore[no-untyped-def]
     gains = np.array(
-        stitch_dual_fisheye(
+        stitch_builtin(
             case.frame, make=None, model=None, profile=case.profile, out_width=512
         ).details["exposure_gains"]
     )
@@ -89,7 +90,7 @@ def test_a_camera_s_seam_fit_is_kept_and_checked(case, pano: np.ndarray) -> None
     remapper = DualFisheyeRemapper()
 
     def stitch(frame: np.ndarray) -> dict[str, object]:
-        return stitch_dual_fisheye(
+        return stitch_builtin(
             frame, make=None, model=None, profile=case.profile, out_width=256, remapper=remapper
         ).details
 
@@ -140,7 +141,7 @@ def test_bicubic_rendering_is_sharper(case, pano: np.ndarray) -> None:  # type: 
 def test_theta_s_real_frame() -> None:
     frame = cv2.imread(str(DATA / "thetaS_raw_jacoblange.jpg"))
     assert looks_dual_fisheye(frame)
-    result = stitch_dual_fisheye(frame, make="RICOH", model="RICOH THETA S", out_width=1024)
+    result = stitch_builtin(frame, make="RICOH", model="RICOH THETA S", out_width=1024)
     assert result.details["profile"] == "ricoh-theta-s"
     assert any("no lens figures" in w for w in result.warnings)
     # Measured 8.2 px before refinement and 0.9 px after (px of the 1920x1080 frame).
@@ -152,9 +153,9 @@ def test_theta_s_real_frame() -> None:
 def test_gear_360_real_frame_with_published_calibration() -> None:
     frame = cv2.imread(str(DATA / "gear360_extract_cynricfu.jpg"))
     assert looks_dual_fisheye(frame)
-    result = stitch_dual_fisheye(frame, make="SAMSUNG", model="SM-C200", out_width=1024)
+    result = stitch_builtin(frame, make="SAMSUNG", model="SM-C200", out_width=1024)
     assert result.details["profile"] == "samsung-gear-360-2016"
-    profile = find_profile("SAMSUNG", "SM-C200")
+    profile = find_profile("SAMSUNG", "SM-C200", builtin_profiles())
     assert profile is not None
     geometry = geometry_for(profile, frame.shape[1], frame.shape[0])
     # This camera is not the one the calibration was made on: its left circle sits some
@@ -173,12 +174,12 @@ def test_an_equirect_is_not_dual_fisheye(pano: np.ndarray) -> None:
 
 def test_unknown_camera_without_circles_fails_naming_the_frame(pano: np.ndarray) -> None:
     with pytest.raises(CaptureError, match="IMG_0042.JPG.*no two fisheye circles"):
-        stitch_dual_fisheye(
+        stitch_builtin(
             cv2.resize(pano, (1024, 512)), make="Acme", model="Cam 1", name="IMG_0042.JPG"
         )
 
 
 def test_unknown_camera_with_circles_uses_the_generic_model(case) -> None:  # type: ignore[no-untyped-def]
-    result = stitch_dual_fisheye(case.frame, make="Acme", model="Cam 1", out_width=512)
+    result = stitch_builtin(case.frame, make="Acme", model="Cam 1", out_width=512)
     assert any("generic 195° model" in w for w in result.warnings)
     assert "circles" in result.details

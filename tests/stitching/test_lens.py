@@ -11,12 +11,12 @@ from stitching.lens import (
     GENERIC_FOV_DEG,
     Lens,
     LensProfile,
-    builtin_profiles,
     find_profile,
     generic_profile,
     parse_profiles,
     projection_radius,
 )
+from tests.support.data import builtin_profiles
 
 
 def test_builtin_profiles_cover_the_tripod_cameras() -> None:
@@ -55,14 +55,14 @@ def test_profiles_without_published_figures_say_so() -> None:
     ],
 )
 def test_find_profile_by_exif(make: str | None, model: str, expected: str) -> None:
-    profile = find_profile(make, model)
+    profile = find_profile(make, model, builtin_profiles())
     assert profile is not None and profile.name == expected
 
 
 def test_unknown_or_mismatched_camera_has_no_profile() -> None:
-    assert find_profile("Canon", "EOS 70D") is None
-    assert find_profile("NIKON", "RICOH THETA S") is None
-    assert find_profile(None, None) is None
+    assert find_profile("Canon", "EOS 70D", builtin_profiles()) is None
+    assert find_profile("NIKON", "RICOH THETA S", builtin_profiles()) is None
+    assert find_profile(None, None, builtin_profiles()) is None
 
 
 def test_scaled_profile_scales_pixel_figures() -> None:

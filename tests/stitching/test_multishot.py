@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from config.errors import CaptureError
-from stitching.kinds import Frame, stitch_multishot
-from stitching.multishot import _neighbours
+from stitching.frames import Frame
+from stitching.multishot import _neighbours, stitch_frames
 from tests.stitching.harness import footprint, render_views, score
 
 DATA = Path(__file__).parent.parent / "data" / "stitching"
@@ -27,7 +27,7 @@ def one_row(pano: np.ndarray) -> tuple[list[Frame], list[tuple[float, float]]]:
 
 @pytest.fixture(scope="module")
 def one_row_result(one_row):  # type: ignore[no-untyped-def]
-    return stitch_multishot(one_row[0], yaw_step_deg=45.0)
+    return stitch_frames(one_row[0], yaw_step_deg=45.0)
 
 
 def test_one_row_uses_every_frame_and_covers_its_footprint(one_row, one_row_result, pano) -> None:  # type: ignore[no-untyped-def]
@@ -61,7 +61,7 @@ def three_rows(pano: np.ndarray) -> tuple[list[Frame], list[tuple[float, float]]
 
 def test_three_rows_with_the_heads_poses_cover_the_sphere(three_rows, pano) -> None:  # type: ignore[no-untyped-def]
     frames, poses = three_rows
-    result = stitch_multishot(frames, poses=poses)
+    result = stitch_frames(frames, poses=poses)
     sky = [f.name for f in frames if f.name.startswith("r+45")]
     assert result.frames_used == [f.name for f in frames]
     assert result.frames_unplaced == [] and result.details["incomplete"] is False
@@ -74,18 +74,18 @@ def test_three_rows_with_the_heads_poses_cover_the_sphere(three_rows, pano) -> N
 
 def test_three_rows_without_poses_name_the_sky_frames(three_rows) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(CaptureError, match=r"6 of 20 frames could not be placed: r\+45_y\+000"):
-        stitch_multishot(three_rows[0])
+        stitch_frames(three_rows[0])
 
 
 def test_poses_must_be_one_per_position(one_row) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(CaptureError, match="gives 2 poses for 3 positions"):
-        stitch_multishot(one_row[0][:3], poses=[(0.0, 0.0), (45.0, 0.0)])
+        stitch_frames(one_row[0][:3], poses=[(0.0, 0.0), (45.0, 0.0)])
 
 
 def test_lunchroom_rotation_closes_with_all_twelve_frames() -> None:
     files = sorted(DATA.glob("lunchroom12/img*.jpg"))
     frames = [Frame(name=f.name, image=cv2.imread(str(f))) for f in files]
-    result = stitch_multishot(frames, yaw_step_deg=30.0)
+    result = stitch_frames(frames, yaw_step_deg=30.0)
     assert len(frames) == 12 and result.frames_used == [f.name for f in frames]
     yaws = sorted(p[0] for p in result.details["poses_yaw_pitch_deg"])  # type: ignore[union-attr]
     gaps = np.diff(yaws + [yaws[0] + 360.0])
@@ -99,18 +99,18 @@ def test_a_frame_of_another_size_is_named(one_row) -> None:  # type: ignore[no-u
     frames = list(one_row[0][:3])
     frames[2] = Frame(name="odd.jpg", image=cv2.resize(frames[2].image, (320, 240)))
     with pytest.raises(CaptureError, match="odd.jpg is 320x240"):
-        stitch_multishot(frames)
+        stitch_frames(frames)
 
 
 def test_a_set_of_one_frame_fails(one_row) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(CaptureError, match="at least two positions.*r\\+0_y\\+000"):
-        stitch_multishot(one_row[0][:1])
+        stitch_frames(one_row[0][:1])
 
 
 def test_frames_with_no_overlap_fail(one_row) -> None:  # type: ignore[no-untyped-def]
     opposite = [one_row[0][0], one_row[0][4]]  # 180 deg apart
     with pytest.raises(CaptureError, match="overlap"):
-        stitch_multishot(opposite)
+        stitch_frames(opposite)
 
 
 def test_an_unplaceable_frame_fails_or_is_listed(one_row) -> None:  # type: ignore[no-untyped-def]
@@ -118,8 +118,8 @@ def test_an_unplaceable_frame_fails_or_is_listed(one_row) -> None:  # type: igno
     noise = Frame(name="lens-cap.jpg", image=rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
     frames = list(one_row[0][:3]) + [noise]
     with pytest.raises(CaptureError, match="lens-cap.jpg"):
-        stitch_multishot(frames)
-    result = stitch_multishot(frames, allow_incomplete=True)
+        stitch_frames(frames)
+    result = stitch_frames(frames, allow_incomplete=True)
     assert result.frames_unplaced == ["lens-cap.jpg"]
     assert result.details["incomplete"] is True
     assert "lens-cap.jpg" not in result.frames_used
@@ -130,10 +130,10 @@ def test_brackets_are_fused_first(one_row) -> None:  # type: ignore[no-untyped-d
     for f in one_row[0][:3]:
         dark = cv2.convertScaleAbs(f.image, alpha=0.5)
         frames += [Frame(f.name + ":-1", dark, -1.0), Frame(f.name + ":0", f.image, 0.0)]
-    result = stitch_multishot(frames, brackets=2)
+    result = stitch_frames(frames, brackets=2)
     assert len(result.frames_used) == 6 and result.frames_unplaced == []
     with pytest.raises(CaptureError, match="6 frames do not split into brackets of 4"):
-        stitch_multishot(frames, brackets=4)
+        stitch_frames(frames, brackets=4)
 
 
 def test_a_programme_the_matched_frames_do_not_follow_places_nothing(three_rows) -> None:  # type: ignore[no-untyped-def]
@@ -143,7 +143,7 @@ def test_a_programme_the_matched_frames_do_not_follow_places_nothing(three_rows)
     with pytest.raises(
         CaptureError, match=r"6 of 20 frames could not be placed.*deg off the head's programme"
     ):
-        stitch_multishot(frames, poses=wrong)
+        stitch_frames(frames, poses=wrong)
 
 
 def test_a_known_programme_matches_only_positions_that_can_overlap() -> None:

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from workers.redis_server import free_port
+from workers.service.redis_server import free_port
 
 ACCESS_KEY = "panodock-test"
 SECRET_KEY = "panodock-test-secret-key"

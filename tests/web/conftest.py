@@ -2,7 +2,7 @@
 
 Nothing is downloaded at run time except what the test machine lacks: Debian's chromium
 through apt when /usr/bin/chromium is missing, and the pinned viewers through
-``npm ci`` (workers.web.viewers). Either failing fails the tests; they never skip.
+``npm ci`` (workers.http.viewer_assets). Either failing fails the tests; they never skip.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
-from workers.redis_server import free_port
-from workers.web.viewers import install_viewers
+from workers.http.viewer_assets import install_viewers
+from workers.service.redis_server import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

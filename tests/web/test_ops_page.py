@@ -11,10 +11,10 @@ from pydantic import SecretStr
 
 from config.settings import Settings
 from tests.workers.helpers import Harness, file_candidate
-from workers.api import create_api
-from workers.app import QUEUE
-from workers.ledger import State
-from workers.status import queue_stats
+from workers.http.api import create_api
+from workers.ops.status import queue_stats
+from workers.queue.actors import QUEUE
+from workers.state.ledger import State
 
 
 def test_a_failure_is_shown_with_its_reason_and_retry_requeues_it(

@@ -19,8 +19,8 @@ from playwright.sync_api import Browser, Page, Request, Response
 
 from config.settings import Settings
 from tests.workers.helpers import Harness, file_candidate
-from workers.api import create_api
-from workers.ledger import State
+from workers.http.api import create_api
+from workers.state.ledger import State
 
 VIEWERS = ("pannellum", "marzipano", "psv")
 #: (yaw, pitch, vertical fov) in degrees: a horizon view and one into the bottom face,

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.settings import Settings
+from ingest.intake import Intake
 from ingest.watcher import Candidate
-from workers.app import App, make_store
-from workers.intake import Intake
-from workers.keys import SceneKeys, current_key
-from workers.ledger import State
-from workers.manifest import CurrentPointer, SceneManifest
-from workers.storage.local import LocalStore
+from workers.contract.keys import SceneKeys, current_key
+from workers.contract.scene import CurrentPointer, SceneManifest
+from workers.queue.actors import App, make_store
+from workers.state.ledger import State
+from workers.store.local import LocalStore
 
 
 def file_candidate(path: Path) -> Candidate:

@@ -14,11 +14,11 @@ from pydantic import SecretStr
 from config.errors import ConfigError
 from config.settings import Settings
 from tests.workers.helpers import Harness, file_candidate
-from workers.api import check_bind, create_api, run_api
-from workers.app import QUEUE, App
-from workers.ledger import State
-from workers.presence import Presence
-from workers.redis_server import free_port
+from workers.http.api import check_bind, create_api, run_api
+from workers.queue.actors import QUEUE, App
+from workers.queue.presence import Presence
+from workers.service.redis_server import free_port
+from workers.state.ledger import State
 
 
 def test_status_history_and_a_retry_that_needs_the_token(

@@ -10,8 +10,8 @@ import numpy as np
 from config.settings import Settings
 from tests.conftest import jpeg_bytes
 from tests.workers.helpers import Harness, folder_candidate, write_folder
-from workers.bulk import import_folder, republish_site, site_scenes
-from workers.ledger import State
+from workers.ops.bulk import import_folder, republish_site, site_scenes
+from workers.state.ledger import State
 
 
 def test_a_folder_is_imported_once_with_progress(

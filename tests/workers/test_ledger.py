@@ -5,7 +5,14 @@ import threading
 import pytest
 import redis
 
-from workers.ledger import SEEN_PERIOD_SECONDS, Capture, CaptureNotFound, Ledger, RawFile, State
+from workers.state.ledger import (
+    SEEN_PERIOD_SECONDS,
+    Capture,
+    CaptureNotFound,
+    Ledger,
+    RawFile,
+    State,
+)
 
 
 def _capture(cid: str = "a1b2c3d4e5f6a7b8c9d0e1f2") -> Capture:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from workers.logs import log_context, set_stage, setup_logging
+from workers.ops.logs import log_context, set_stage, setup_logging
 
 
 @pytest.fixture

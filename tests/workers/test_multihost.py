@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 from config.settings import Settings, settings_env
+from ingest.intake import Intake
 from tests.conftest import jpeg_bytes
 from tests.workers.helpers import file_candidate
 from tests.workers.test_service import wait_for
-from workers.app import App, make_store
-from workers.bench import synthetic_equirect
-from workers.intake import Intake
-from workers.ledger import State
+from workers.ops.bench import synthetic_equirect
+from workers.queue.actors import App, make_store
+from workers.state.ledger import State
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.e2e
 def _spawn(command: str, settings: Settings, data_dir: Path) -> subprocess.Popen[bytes]:
     own = settings.model_copy(update={"data_dir": data_dir, "inbox": None, "store_dir": None})
     env = {**os.environ, **settings_env(own)}
-    return subprocess.Popen([sys.executable, "-m", "workers.cli", command], env=env)
+    return subprocess.Popen([sys.executable, "-m", "workers.cli.main", command], env=env)
 
 
 def _runner_pid(app: App, capture_id: str) -> int:
@@ -123,7 +123,7 @@ def test_the_watch_process_runs_configured_sources_and_reports_their_health(
     settings: Settings, tmp_path: Path, small_pano_jpeg: bytes
 ) -> None:
     from config.settings import SourceConfig
-    from workers.status import watcher_health
+    from workers.ops.status import watcher_health
 
     share = tmp_path / "share"
     share.mkdir()

@@ -12,12 +12,12 @@ import pytest
 from config.errors import StageTimeout
 from config.settings import Settings
 from tests.workers.helpers import Harness, file_candidate
-from workers.app import QUEUE
-from workers.deadletters import dead_jobs, requeue_dead
-from workers.gc import collect
-from workers.ledger import State
-from workers.stage_limits import StageClock
-from workers.storage.local import LocalStore
+from workers.queue.actors import QUEUE
+from workers.queue.deadletters import dead_jobs, requeue_dead
+from workers.queue.stage_limits import StageClock
+from workers.state.ledger import State
+from workers.store.gc import collect
+from workers.store.local import LocalStore
 
 
 def test_gc_keeps_the_live_and_the_recent_versions(tmp_path: Path) -> None:

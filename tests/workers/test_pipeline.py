@@ -21,10 +21,10 @@ from tests.workers.helpers import (
     with_xmp,
     write_folder,
 )
-from workers.keys import raw_key
-from workers.ledger import State
-from workers.pipeline import Pipeline
-from workers.render import iter_tile_keys
+from workers.contract.keys import raw_key
+from workers.pipeline.core import Pipeline
+from workers.pipeline.render import iter_tile_keys
+from workers.state.ledger import State
 
 
 @pytest.fixture

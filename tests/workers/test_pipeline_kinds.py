@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from config.settings import Settings
-from stitching.kinds import stitch_dual_fisheye
 from stitching.quality import psnr
 from tests.stitching.harness import render_views
+from tests.support.data import stitch_builtin
 from tests.workers.helpers import Harness, folder_candidate, write_folder
-from workers.ledger import State
-from workers.manifest import SceneManifest
+from workers.contract.scene import SceneManifest
+from workers.state.ledger import State
 
 STITCHING = Path(__file__).parents[1] / "data" / "stitching"
 
@@ -71,7 +71,7 @@ def test_a_camera_writing_one_file_per_lens_is_stitched_as_one_frame(
     master = _master(harness, manifest)
     # Facing the front lens, the same picture as the camera's single side-by-side frame
     # gives (at the seams, refinement on a re-encoded frame may settle a little apart).
-    whole = stitch_dual_fisheye(frame, make=None, model="RICOH THETA S", out_width=master.shape[1])
+    whole = stitch_builtin(frame, make=None, model="RICOH THETA S", out_width=master.shape[1])
     h, w = master.shape[:2]
     front = (slice(h // 3, 2 * h // 3), slice(3 * w // 8, 5 * w // 8))
     assert psnr(master[front], whole.equirect[front]) > 32.0

@@ -15,7 +15,7 @@ from stitching.privacy import FaceDetector, blur_faces
 from tests.conftest import jpeg_bytes
 from tests.stitching.test_privacy import FACES_DIR, PLACES, detail, plant
 from tests.workers.helpers import Harness, file_candidate, folder_candidate, write_folder
-from workers.ledger import State
+from workers.state.ledger import State
 
 WIDTH = 2048
 
@@ -112,7 +112,7 @@ def test_manual_regions_from_the_sidecar_are_blurred(
 def test_an_operator_adds_a_region_and_the_scene_is_republished(
     harness: Harness, tmp_path: Path, small_pano_jpeg: bytes
 ) -> None:
-    from workers.cli import _blur
+    from workers.cli.main import _blur
 
     (tmp_path / "lab.jpg").write_bytes(small_pano_jpeg)
     capture_id = harness.ingest(file_candidate(tmp_path / "lab.jpg"))

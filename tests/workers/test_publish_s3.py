@@ -16,11 +16,11 @@ from config.settings import Settings
 from tests.conftest import jpeg_bytes, s3_settings_for
 from tests.support.seaweed import SeaweedS3
 from tests.workers.helpers import Harness, file_candidate, folder_candidate, write_folder
-from workers.app import make_store
-from workers.keys import SceneKeys
-from workers.ledger import State
-from workers.pipeline import Pipeline
-from workers.render import iter_tile_keys
+from workers.contract.keys import SceneKeys
+from workers.pipeline.core import Pipeline
+from workers.pipeline.render import iter_tile_keys
+from workers.queue.actors import make_store
+from workers.state.ledger import State
 
 
 def test_publish_through_s3_and_read_back_every_tile(

@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from config.errors import InfrastructureError
-from workers.redis_server import RedisServer
+from workers.service.redis_server import RedisServer
 
 
 def test_private_redis_from_a_relative_data_dir_persists_and_refuses_a_second_start(

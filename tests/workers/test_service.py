@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 from config.settings import Settings, settings_env
+from ingest.intake import Intake
 from tests.conftest import jpeg_bytes
 from tests.workers.helpers import file_candidate
-from workers.app import App, make_store, redis_client
-from workers.bench import synthetic_equirect
-from workers.intake import Intake
-from workers.ledger import Ledger, State
-from workers.redis_server import RedisServer, free_port
+from workers.ops.bench import synthetic_equirect
+from workers.queue.actors import App, make_store, redis_client
+from workers.service.redis_server import RedisServer, free_port
+from workers.state.ledger import Ledger, State
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +48,7 @@ def _get(url: str) -> bytes | None:
 
 def panodock(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "workers.cli", *args],
+        [sys.executable, "-m", "workers.cli.main", *args],
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 
@@ -70,7 +70,7 @@ def test_run_on_embedded_defaults_publishes_dropped_captures(
     (data / "inbox").mkdir(parents=True)
     # Dropped while the service is down: the start-up rescan must take it.
     (data / "inbox" / "before.jpg").write_bytes(small_pano_jpeg)
-    service = subprocess.Popen([sys.executable, "-m", "workers.cli", "run"], env=env)
+    service = subprocess.Popen([sys.executable, "-m", "workers.cli.main", "run"], env=env)
     try:
         pointers = data / "store" / "scenes" / "default"
         wait_for(lambda: list(pointers.glob("before-*/current.json")), 60, "first scene")
@@ -101,7 +101,7 @@ def test_run_on_embedded_defaults_publishes_dropped_captures(
 
 
 def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "workers.cli", "worker"], env=env)
+    return subprocess.Popen([sys.executable, "-m", "workers.cli.main", "worker"], env=env)
 
 
 def test_sigkilled_worker_mid_job_still_publishes_exactly_once(
@@ -155,7 +155,7 @@ def test_ctrl_c_mid_job_lets_it_finish_and_strands_nothing(tmp_path: Path) -> No
         "PANODOCK_SERVE_PORT": str(free_port()),
     }
     env.pop("PANODOCK_REDIS_URL", None)
-    service = subprocess.Popen([sys.executable, "-m", "workers.cli", "run"], env=env)
+    service = subprocess.Popen([sys.executable, "-m", "workers.cli.main", "run"], env=env)
     try:
         sock = data / "redis.sock"
         wait_for(lambda: sock.exists() and (data / "inbox").is_dir(), 60, "the service")

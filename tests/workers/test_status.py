@@ -7,10 +7,10 @@ import time
 import redis
 
 from config.settings import Settings
-from workers.app import QUEUE, App
-from workers.ledger import State
-from workers.presence import Presence
-from workers.status import format_status, queue_stats
+from workers.ops.status import format_status, queue_stats
+from workers.queue.actors import QUEUE, App
+from workers.queue.presence import Presence
+from workers.state.ledger import State
 
 
 def test_queue_stats_count_ready_held_dead_and_stranded(settings: Settings) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from config.errors import ObjectNotFound, PreconditionFailed, StoreError
-from workers.storage.local import LocalStore
+from workers.store.local import LocalStore
 
 
 def test_put_get_head_list_delete(tmp_path: Path) -> None:

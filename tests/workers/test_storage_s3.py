@@ -14,8 +14,8 @@ from pydantic import SecretStr
 from config.errors import ObjectNotFound, PreconditionFailed, StoreError
 from config.settings import Settings
 from tests.support.seaweed import SeaweedS3
-from workers.app import make_store
-from workers.storage.s3 import S3Store, classify
+from workers.queue.actors import make_store
+from workers.store.s3 import S3Store, classify
 
 
 @pytest.fixture

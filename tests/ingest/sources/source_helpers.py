@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ingest.watcher import Candidate
 from tests.workers.helpers import Harness
-from workers.ledger import State
+from workers.state.ledger import State
 
 
 @dataclass

@@ -1,0 +1,199 @@
+"""The published contract with viewers: ``scene.json`` and ``current.json``.
+
+Paths inside the viewer configs are object keys relative to the bucket root (e.g.
+``scenes/campus/lobby-3f2a/9c1e…/tiles``); a front end prefixes them with its public bucket
+URL. One tile set serves all three viewers (BRIEF.md, "Verified in a real browser"):
+
+- Pannellum ``multires``: ``path "/%l/%s/%y/%x"``, level 1 = one tile per face.
+- Marzipano ``CubeGeometry``: levels smallest first with a first ``fallbackOnly`` level
+  served by the 256 px cube preview strip ``preview.jpg`` (faces b, d, f, l, r, u top to
+  bottom, the Marzipano Tool's layout), so Marzipano's 0-based ``{z}`` lines up with our level
+  numbers. That level claims 256 px, or the tile size halved until at most 256 (160 for
+  640 px tiles), because each Marzipano level must be a multiple of the one before.
+- Photo Sphere Viewer ``CubemapTilesAdapter``: ``levels [{faceSize, nbTiles}]``, its 0-based
+  level + 1 is ours, faces left/front/right/back/top/bottom are l/f/r/b/u/d, and
+  ``flipTopBottom: true`` is required with this face orientation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, Field
+
+from workers.contract.keys import SceneKeys
+
+SCENE_SCHEMA: Final = "panodock.scene/1"
+CURRENT_SCHEMA: Final = "panodock.current/1"
+
+#: Photo Sphere Viewer's face names -> ours.
+PSV_FACES = {"left": "l", "front": "f", "right": "r", "back": "b", "top": "u", "bottom": "d"}
+
+
+class TileLevel(BaseModel):
+    """One level of the cube pyramid: every face is ``size`` px, cut into tiles x tiles."""
+
+    z: int = Field(ge=1)
+    size: int
+    tiles: int
+
+
+class TileSet(BaseModel):
+    """The cube multires tile set of a scene version."""
+
+    tile_size: int
+    face_size: int
+    faces: list[str]
+    levels: list[TileLevel] = Field(description="Smallest (z=1, one tile per face) first.")
+    path: str = Field("tiles/{z}/{f}/{y}/{x}.jpg", description="Relative to the version prefix.")
+    count: int = Field(description="Number of tiles: 6 x sum of tiles^2 over levels.")
+
+
+class SourceFile(BaseModel):
+    """An original file the scene was made from."""
+
+    name: str
+    sha256: str
+    key: str
+
+
+class Levelling(BaseModel):
+    """The rotation applied to level the horizon."""
+
+    pitch_deg: float = 0.0
+    roll_deg: float = 0.0
+    source: Literal["sidecar", "gpano", "stitch", "none"] = "none"
+
+
+class Heading(BaseModel):
+    """Compass heading of the panorama's centre (yaw 0), clockwise from true north."""
+
+    heading_deg: float | None = None
+    source: Literal["sidecar", "gpano", "none"] = "none"
+
+
+class Privacy(BaseModel):
+    """What the privacy stage did. Region positions stay private (they show where people were)."""
+
+    blurred: bool
+    policy: Literal["required", "off"]
+    regions: int = Field(0, description="Regions the detector found.")
+    manual_regions: int = Field(0, description="Regions from the sidecar or an operator.")
+    detector: str | None = None
+    detector_version: str | None = None
+    threshold: float | None = None
+
+
+class ImageRef(BaseModel):
+    """A published image next to the tiles."""
+
+    key: str
+    width: int
+    height: int
+
+
+class SceneManifest(BaseModel):
+    """``scene.json``: everything a viewer or an index needs about one scene version."""
+
+    schema_: Literal["panodock.scene/1"] = Field(SCENE_SCHEMA, alias="schema")
+    site: str
+    scene: str
+    version: str
+    base: str = Field(description="Key prefix of this version; paths below are relative to it.")
+    capture_id: str
+    kind: Literal["equirect", "dual_fisheye", "multishot"] = "equirect"
+    created_at: datetime
+    captured_at: datetime | None = None
+    device: str | None = None
+    pipeline: str
+    sources: list[SourceFile]
+    source_size: tuple[int, int] = Field(description="Width, height of the decoded original.")
+    partial: bool = Field(False, description="True when the original covered part of the sphere.")
+    incomplete: bool = Field(
+        False, description="True when frames of a multi-shot set could not be placed."
+    )
+    frames_unplaced: list[str] = Field(default_factory=list)
+    stitch: dict[str, Any] | None = Field(
+        None, description="How raw frames were stitched: lens profile, seam shift, frames used."
+    )
+    levelling: Levelling
+    heading: Heading
+    privacy: Privacy
+    tiles: TileSet
+    preview: ImageRef = Field(description="256 px cube strip, faces b,d,f,l,r,u top to bottom.")
+    thumb: ImageRef
+    equirect: ImageRef
+    viewers: dict[str, dict[str, Any]]
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+
+    model_config = {"populate_by_name": True}
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True, indent=2).encode()
+
+
+class CurrentPointer(BaseModel):
+    """``current.json``: which version of a scene is live. Readers follow only this."""
+
+    schema_: Literal["panodock.current/1"] = Field(CURRENT_SCHEMA, alias="schema")
+    site: str
+    scene: str
+    version: str
+    manifest: str = Field(description="Key of the live version's scene.json.")
+    capture_id: str
+    capture_received_at: datetime = Field(
+        description="When panodock received the capture: a pointer never goes back in time."
+    )
+    published_at: datetime
+
+    model_config = {"populate_by_name": True}
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True, indent=2).encode()
+
+
+def viewer_configs(keys: SceneKeys, tiles: TileSet, heading_deg: float | None) -> dict[str, Any]:
+    """Ready-made configs for Pannellum, Marzipano and Photo Sphere Viewer."""
+    north = heading_deg or 0.0
+    pannellum = {
+        "type": "multires",
+        "multiRes": {
+            "basePath": keys.tiles,
+            "path": "/%l/%s/%y/%x",
+            "extension": "jpg",
+            "tileResolution": tiles.tile_size,
+            "maxLevel": len(tiles.levels),
+            "cubeResolution": tiles.face_size,
+        },
+        "northOffset": north,
+    }
+    # Marzipano wants every level a multiple of the one before: with 640 px tiles a 256 px
+    # preview level fails ("Level width must be multiple of parent level: 640 vs. 256" in
+    # Chromium). The strip is cropped by fractions, so the level may claim a smaller size.
+    preview = tiles.tile_size
+    while preview > 256 and preview % 2 == 0:
+        preview //= 2
+    marzipano = {
+        "geometry": "cube",
+        "urlTemplate": f"{keys.tiles}/{{z}}/{{f}}/{{y}}/{{x}}.jpg",
+        "cubeMapPreviewUrl": keys.preview,
+        "levels": [{"tileSize": preview, "size": preview, "fallbackOnly": True}]
+        + [{"tileSize": tiles.tile_size, "size": lv.size} for lv in tiles.levels],
+        "faceSize": tiles.face_size,
+        "northOffset": north,
+    }
+    psv = {
+        "adapter": "CubemapTilesAdapter",
+        "panorama": {
+            "levels": [{"faceSize": lv.size, "nbTiles": lv.tiles} for lv in tiles.levels],
+            "tileUrlTemplate": f"{keys.tiles}/{{level}}/{{face}}/{{row}}/{{col}}.jpg",
+            "levelOffset": 1,
+            "faces": PSV_FACES,
+            "flipTopBottom": True,
+        },
+        "sphereCorrection": {"pan": 0},
+        "northOffset": north,
+    }
+    return {"pannellum": pannellum, "marzipano": marzipano, "photo_sphere_viewer": psv}

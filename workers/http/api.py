@@ -1,0 +1,258 @@
+"""The status service (``panodock serve``): JSON API, ``/metrics`` and the ops pages.
+
+Bound to 127.0.0.1 by default. Binding any other address requires a token
+(``PANODOCK_SERVE_TOKEN``), and every state-changing endpoint always requires it, sent as
+``Authorization: Bearer <token>``; without a configured token they are refused outright.
+
+Read endpoints::
+
+    GET /healthz                        Redis reachable
+    GET /api/status                     queue, workers, captures by state, recent failures,
+                                        last hour's activity, watchers, scenes to place
+    GET /api/captures?state=&site=      captures (newest first), filtered
+    GET /api/captures/<id>              one capture and its full history
+    GET /metrics                        Prometheus text format (workers.ops.metrics)
+
+Actions (token required)::
+
+    POST /api/captures/<id>/retry               a failed or quarantined capture, again
+    POST /api/dead/requeue                      every dead-lettered job back on the queue
+    POST /api/scenes/<site>/<scene>/republish   run the live version's capture again
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import redis
+from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi.responses import Response
+
+from config.errors import ConfigError, ObjectNotFound
+from config.settings import Settings
+from workers.contract.keys import current_key, tour_key
+from workers.http.pages import web_router
+from workers.ops.bulk import republish_scene
+from workers.ops.metrics import CONTENT_TYPE, PanodockCollector, exposition
+from workers.ops.status import (
+    Activity,
+    QueueStats,
+    activity,
+    queue_stats,
+    recent_failures,
+    watcher_health,
+    worker_rows,
+)
+from workers.queue.actors import QUEUE, App, make_store
+from workers.queue.deadletters import DeadJob, requeue_dead
+from workers.sites.tour import Tour
+from workers.state.ledger import Capture, CaptureNotFound, State
+from workers.store.base import ObjectStore
+
+log = logging.getLogger(__name__)
+
+_SUMMARY = {"id", "state", "stage", "reason", "site", "scene", "source", "updated_at"}
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse to listen beyond loopback without a token."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback and not token:
+        raise ConfigError(
+            f"refusing to serve on {host} without a token: set PANODOCK_SERVE_TOKEN, or bind "
+            "127.0.0.1 and put a proxy in front"
+        )
+
+
+def retry_capture(app: App, capture_id: str) -> Capture | None:
+    """Send a failed or quarantined capture through again; None if it is in another state."""
+    found = app.ledger.find(capture_id)
+    moved = app.ledger.transition(
+        found.id, State.QUEUED, expect={State.FAILED, State.QUARANTINED}, detail="retry requested"
+    )
+    if moved is not None:
+        app.enqueue(found.id)
+    return moved
+
+
+def requeue_dead_captures(app: App) -> list[DeadJob]:
+    """Put every dead-lettered job back on the queue and its capture back to queued."""
+    jobs = requeue_dead(app.broker, QUEUE)
+    for job in jobs:
+        if job.actor != "process_capture" or not job.args:
+            continue
+        try:
+            app.ledger.transition(
+                str(job.args[0]), State.QUEUED, expect={State.FAILED, State.PROCESSING},
+                detail="dead-lettered job re-queued",
+            )  # fmt: skip
+        except CaptureNotFound:
+            log.warning("re-queued dead job %s names no capture in the ledger", job.args[0])
+    return jobs
+
+
+def create_api(
+    settings: Settings,
+    redis_url: str,
+    *,
+    store: ObjectStore | None = None,
+    viewers: Path | None = None,
+) -> FastAPI:
+    """The FastAPI application of the status service.
+
+    ``viewers`` is the ``node_modules`` of
+    :func:`workers.http.viewer_assets.install_viewers`; without it the scene page says the
+    viewers are not installed.
+    """
+    store = store or make_store(settings)
+    app = App(settings, redis_url, store=store)
+    ledger = app.ledger
+    token = settings.serve_token.get_secret_value() if settings.serve_token else None
+    api = FastAPI(
+        title="panodock", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json"
+    )
+
+    def stats() -> QueueStats:
+        return queue_stats(ledger.client, QUEUE, heartbeat_seconds=settings.heartbeat_seconds)
+
+    def last_hour() -> Activity:
+        return activity(ledger, now=datetime.now(UTC))
+
+    collector = PanodockCollector(
+        queue=QUEUE, queue_stats=stats, counts=ledger.counts, activity=last_hour
+    )
+
+    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
+        sent = (authorization or "").removeprefix("Bearer ").strip()
+        if not token or not hmac.compare_digest(sent.encode(), token.encode()):
+            raise HTTPException(
+                401, "this action needs the service token (Authorization: Bearer …)"
+            )
+
+    def find(capture_id: str) -> Capture:
+        try:
+            return ledger.find(capture_id)
+        except CaptureNotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    @api.get("/healthz")
+    def healthz() -> dict[str, str]:
+        try:
+            ledger.client.ping()
+        except redis.RedisError as exc:
+            raise HTTPException(503, f"redis unreachable: {exc}") from exc
+        return {"status": "ok"}
+
+    @api.get("/api/status")
+    def status() -> dict[str, Any]:
+        return {
+            "queue": asdict(stats()),
+            "workers": worker_rows(ledger.client),
+            "captures": {state.value: n for state, n in ledger.counts().items()},
+            "recent_failures": [
+                c.model_dump(mode="json", include=_SUMMARY) for c in recent_failures(ledger)
+            ],
+            "activity": last_hour().as_dict(),
+            "watchers": watcher_health(ledger.client),
+            "needs_placement": needs_placement(),
+            "scenes": published_scenes(),
+        }
+
+    def published_scenes(limit: int = 200) -> list[dict[str, str]]:
+        rows = {(c.site, c.scene) for c in ledger.in_state(State.PUBLISHED, limit=limit)}
+        return [{"site": site, "scene": scene} for site, scene in sorted(rows)]
+
+    def needs_placement() -> dict[str, list[str]]:
+        out = {}
+        for site in sorted({row["site"] for row in published_scenes()}):
+            try:
+                tour = Tour.model_validate_json(store.get(tour_key(site)))
+            except ObjectNotFound:
+                continue
+            if tour.needs_placement:
+                out[site] = tour.needs_placement
+        return out
+
+    @api.get("/api/captures")
+    def captures(
+        state: Annotated[State | None, Query()] = None,
+        site: Annotated[str | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> list[dict[str, Any]]:
+        states = [state] if state else list(State)
+        rows = [c for s in states for c in ledger.in_state(s, limit=limit)]
+        if site:
+            rows = [c for c in rows if c.site == site]
+        rows.sort(key=lambda c: c.updated_at, reverse=True)
+        return [c.model_dump(mode="json", include=_SUMMARY) for c in rows[:limit]]
+
+    @api.get("/api/captures/{capture_id}")
+    def capture(capture_id: str) -> dict[str, Any]:
+        found = find(capture_id)
+        return {
+            "capture": found.model_dump(mode="json"),
+            "history": [e.model_dump(mode="json") for e in ledger.history(found.id)],
+        }
+
+    @api.get("/metrics")
+    def metrics() -> Response:
+        return Response(exposition(collector), media_type=CONTENT_TYPE)
+
+    @api.post("/api/captures/{capture_id}/retry", dependencies=[Depends(require_token)])
+    def retry(capture_id: str) -> dict[str, str]:
+        found = find(capture_id)
+        if retry_capture(app, found.id) is None:
+            raise HTTPException(409, f"capture {found.id[:12]} is {found.state.value}; not retried")
+        log.info("capture %s queued again by the ops console", found.id)
+        return {"capture": found.id, "state": State.QUEUED.value}
+
+    @api.post("/api/dead/requeue", dependencies=[Depends(require_token)])
+    def requeue() -> dict[str, Any]:
+        jobs = requeue_dead_captures(app)
+        return {"requeued": [{"actor": j.actor, "args": list(j.args)} for j in jobs]}
+
+    @api.post("/api/scenes/{site}/{scene}/republish", dependencies=[Depends(require_token)])
+    def republish(site: str, scene: str) -> dict[str, str]:
+        if not store.exists(current_key(site, scene)):
+            raise HTTPException(404, f"scene {site}/{scene} is not published")
+        moved = republish_scene(app, store, site, scene)
+        if moved is None:
+            raise HTTPException(409, f"the capture of {site}/{scene} is not published now")
+        return {"capture": moved.id, "state": State.QUEUED.value}
+
+    api.include_router(web_router(store=store, viewers=viewers))
+    return api
+
+
+def run_api(settings: Settings, redis_url: str, *, viewers_cache: Path | None = None) -> None:
+    """Serve until SIGINT/SIGTERM (uvicorn handles both).
+
+    The scene page's viewers are installed with npm into ``viewers_cache`` (default
+    ``<data_dir>/web``) first; if that fails the service still starts, without them.
+    """
+    import uvicorn
+
+    from workers.http.viewer_assets import ViewersUnavailable, install_viewers
+
+    token = settings.serve_token.get_secret_value() if settings.serve_token else None
+    check_bind(settings.serve_host, token)
+    try:
+        viewers: Path | None = install_viewers(viewers_cache or settings.data_dir / "web")
+    except ViewersUnavailable as exc:
+        log.warning("%s; the scene page will not work", exc)
+        viewers = None
+    uvicorn.run(
+        create_api(settings, redis_url, viewers=viewers),
+        host=settings.serve_host,
+        port=settings.serve_port,
+        log_level=settings.log_level.lower(),
+    )

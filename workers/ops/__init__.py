@@ -1,0 +1,1 @@
+"""Operations: status, metrics, logs, bulk actions and the pipeline benchmark."""

@@ -1,0 +1,271 @@
+"""What the queue and the ledger look like right now, for ``panodock status``.
+
+dramatiq's Redis layout (namespace ``dramatiq``): ``<queue>`` list of ready message ids,
+``<queue>.DQ`` the delayed (retry back-off) queue, ``<queue>.XQ`` a sorted set of
+dead-lettered ids, ``__acks__.<worker>.<queue>`` a set per worker of messages it holds,
+``__heartbeats__`` a sorted set of worker ids by last heartbeat (ms), ``<queue>.msgs`` the
+bodies of ready and held messages.
+
+Rates and stage durations come from the ledger: every capture's history has a timestamped
+event per state change and per pipeline stage, so the last hour's activity is read from the
+histories of the captures touched in it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import numpy as np
+import redis
+from dramatiq import Message
+
+from workers.queue.presence import live_workers, read_reports
+from workers.state.ledger import Capture, Ledger, State, as_text
+
+NS = "dramatiq"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """Depths of one dramatiq queue."""
+
+    ready: int
+    delayed: int
+    dead: int
+    in_flight: int
+    workers_alive: int
+    stranded: int = field(default=0)
+    oldest_ready_seconds: float | None = field(
+        default=None, metadata={"doc": "Age of the message at the head of the ready list."}
+    )
+
+
+def queue_stats(client: redis.Redis, queue: str, *, heartbeat_seconds: float) -> QueueStats:
+    """Count ready, delayed, dead-lettered and held messages, and live workers."""
+    now_ms = time.time() * 1000
+    cutoff = now_ms - heartbeat_seconds * 1000
+    beats: dict[str, float] = {
+        as_text(w): float(score)
+        for w, score in cast(
+            list[tuple[bytes, float]],
+            client.zrange(f"{NS}:__heartbeats__", 0, -1, withscores=True),
+        )
+    }
+    in_flight = stranded = 0
+    for key in client.scan_iter(f"{NS}:__acks__.*"):
+        name = as_text(key)
+        if not name.endswith(f".{queue}"):
+            continue  # the .DQ sets hold back-off retries, counted as delayed
+        worker = name[len(f"{NS}:__acks__.") :].split(".", 1)[0]
+        held = int(client.scard(key))
+        if beats.get(worker, 0) >= cutoff:
+            in_flight += held
+        else:
+            stranded += held
+    return QueueStats(
+        oldest_ready_seconds=_oldest_ready_seconds(client, queue, now_ms),
+        ready=int(client.llen(f"{NS}:{queue}")),
+        delayed=int(client.hlen(f"{NS}:{queue}.DQ.msgs")),
+        dead=int(client.zcard(f"{NS}:{queue}.XQ")),
+        in_flight=in_flight,
+        workers_alive=len(live_workers(client)),
+        stranded=stranded,
+    )
+
+
+def format_status(
+    stats: QueueStats, counts: dict[State, int], recent_failures: list[Capture]
+) -> str:
+    """The plain-text report of ``panodock status``."""
+    lines = [
+        "queue     ready  delayed  in-flight  stranded  dead   workers",
+        f"captures  {stats.ready:<6} {stats.delayed:<8} {stats.in_flight:<10} "
+        f"{stats.stranded:<9} {stats.dead:<6} {stats.workers_alive}",
+        "",
+        "captures  " + "  ".join(f"{state.value} {n}" for state, n in counts.items()),
+    ]
+    if recent_failures:
+        lines += ["", "recent failures:"]
+        for c in recent_failures:
+            lines.append(f"  {c.id[:12]}  {c.state.value:<11} {c.source}")
+            lines.append(f"      {c.reason}")
+    return "\n".join(lines)
+
+
+def format_history(ledger: Ledger, capture: Capture) -> str:
+    """One capture's record and history for ``panodock status <capture>``."""
+    lines = [
+        f"capture {capture.id}",
+        f"  state    {capture.state.value}" + (f" ({capture.stage})" if capture.stage else ""),
+        f"  scene    {capture.site}/{capture.scene}"
+        + (f" version {capture.version}" if capture.version else ""),
+        f"  source   {capture.source}",
+        "  files    "
+        + ", ".join(f"{f.name} ({f.size} B, sha256 {f.sha256[:12]})" for f in capture.files),
+    ]
+    if capture.reason:
+        lines.append(f"  reason   {capture.reason}")
+    lines.append("history:")
+    for event in ledger.history(capture.id):
+        stage = f"/{event.stage}" if event.stage else ""
+        detail = f"  {event.detail}" if event.detail else ""
+        lines.append(
+            f"  {event.at.isoformat(timespec='milliseconds')}  {event.state.value}{stage}{detail}"
+        )
+    return "\n".join(lines)
+
+
+def recent_failures(ledger: Ledger, limit: int = 10) -> list[Capture]:
+    """The newest failed and quarantined captures, newest first."""
+    rows = ledger.in_state(State.FAILED, limit=limit) + ledger.in_state(
+        State.QUARANTINED, limit=limit
+    )
+    return sorted(rows, key=lambda c: c.updated_at, reverse=True)[:limit]
+
+
+def _oldest_ready_seconds(client: redis.Redis, queue: str, now_ms: float) -> float | None:
+    # dramatiq pushes to the tail and pops from the head: the head is the oldest.
+    head = client.lindex(f"{NS}:{queue}", 0)
+    if head is None:
+        return None
+    body = client.hget(f"{NS}:{queue}.msgs", as_text(head))
+    if body is None:
+        return None
+    message = Message.decode(body if isinstance(body, bytes) else str(body).encode())
+    return max(0.0, (now_ms - message.message_timestamp) / 1000)
+
+
+def worker_rows(client: redis.Redis) -> list[dict[str, Any]]:
+    """Live worker processes with the age of their last presence beat, in seconds."""
+    now = time.time()
+    return [
+        {**w, "beat_age_seconds": round(now - float(str(w.get("at", now))), 3)}
+        for w in live_workers(client)
+    ]
+
+
+# -- activity from the ledger histories -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """What the pipeline did in the last ``window_seconds``."""
+
+    window_seconds: float
+    published: int
+    failed: int
+    retries: int
+    per_minute: list[int] = field(metadata={"doc": "Publications per minute, oldest first."})
+    stage_seconds: dict[str, dict[str, float]] = field(
+        metadata={"doc": "Per stage: n, p50 and p95 of its duration in seconds."}
+    )
+
+    @property
+    def throughput_per_minute(self) -> float:
+        return self.published / (self.window_seconds / 60)
+
+    @property
+    def error_rate(self) -> float:
+        """Failed and quarantined captures over every capture that finished."""
+        done = self.published + self.failed
+        return self.failed / done if done else 0.0
+
+    @property
+    def retry_rate(self) -> float:
+        """Retried attempts per finished capture."""
+        done = self.published + self.failed
+        return self.retries / done if done else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "window_seconds": self.window_seconds,
+            "published": self.published,
+            "failed": self.failed,
+            "retries": self.retries,
+            "throughput_per_minute": round(self.throughput_per_minute, 3),
+            "error_rate": round(self.error_rate, 4),
+            "retry_rate": round(self.retry_rate, 4),
+            "per_minute": self.per_minute,
+            "stage_seconds": self.stage_seconds,
+        }
+
+
+def activity(
+    ledger: Ledger, *, now: datetime, window_seconds: float = 3600.0, max_captures: int = 500
+) -> Activity:
+    """Throughput, failures, retries and stage durations (p50/p95) from the histories.
+
+    Reads the histories of the ``max_captures`` most recently updated captures; a stage
+    lasts from its event to the capture's next event.
+    """
+    since = now - timedelta(seconds=window_seconds)
+    minutes = max(1, int(window_seconds // 60))
+    per_minute = [0] * minutes
+    published = failed = retries = 0
+    durations: dict[str, list[float]] = {}
+    for capture_id in _recent_ids(ledger, since, max_captures):
+        events = ledger.history(capture_id)
+        for previous, event, following in zip(
+            [None, *events[:-1]], events, [*events[1:], None], strict=True
+        ):
+            if event.at < since:
+                continue
+            entered = previous is None or previous.state != event.state
+            if event.state == State.PUBLISHED and entered:
+                published += 1
+                slot = int((event.at - since).total_seconds() // 60)
+                per_minute[min(slot, minutes - 1)] += 1
+            elif event.state in (State.FAILED, State.QUARANTINED) and entered:
+                failed += 1
+            if event.detail and "will retry" in event.detail:
+                retries += 1
+            if event.state == State.PROCESSING and event.stage and following is not None:
+                spent = (following.at - event.at).total_seconds()
+                durations.setdefault(event.stage, []).append(spent)
+    stages = {
+        stage: {
+            "n": len(values),
+            "p50": round(float(np.percentile(values, 50)), 4),
+            "p95": round(float(np.percentile(values, 95)), 4),
+        }
+        for stage, values in sorted(durations.items())
+    }
+    return Activity(window_seconds, published, failed, retries, per_minute, stages)
+
+
+def _recent_ids(ledger: Ledger, since: datetime, limit: int) -> list[str]:
+    # A capture that changed state since ``since`` sits in its state's set (see ledger.py)
+    # with a score of at least ``since``.
+    found: list[tuple[float, str]] = []
+    for state in State:
+        rows = cast(
+            list[tuple[bytes, float]],
+            ledger.client.zrevrangebyscore(
+                f"{ledger.ns}:state:{state.value}", "+inf", since.timestamp(), 0, limit,
+                withscores=True,
+            ),
+        )  # fmt: skip
+        found += [(float(score), as_text(cid)) for cid, score in rows]
+    return [cid for _, cid in sorted(found, reverse=True)[:limit]]
+
+
+# -- watcher health, published by the watcher process ---------------------------------------
+
+WATCHER_KEY = "panodock:watcher"
+
+
+def publish_watcher_health(
+    client: redis.Redis, name: str, health: dict[str, Any], *, ttl_seconds: float
+) -> None:
+    """Record one watcher's health (``WatcherHealth`` as a dict) for the status service."""
+    body = json.dumps({**health, "name": name, "reported_at": time.time()})
+    client.set(f"{WATCHER_KEY}:{name}", body, px=int(ttl_seconds * 1000))
+
+
+def watcher_health(client: redis.Redis) -> list[dict[str, Any]]:
+    """Every watcher that reported within its TTL (empty: none is running, or none reports)."""
+    return sorted(read_reports(client, f"{WATCHER_KEY}:*"), key=lambda w: str(w["name"]))

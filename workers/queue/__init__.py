@@ -1,0 +1,1 @@
+"""The dramatiq side: broker, actors, dead letters, worker presence and stage limits."""

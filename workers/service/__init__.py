@@ -1,0 +1,1 @@
+"""Processes: a worker, the watcher, and ``panodock run`` with its private Redis."""

@@ -1,0 +1,1 @@
+"""Sites: the floor-plan registry, control-point fits, scene placement and the site tour."""

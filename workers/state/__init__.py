@@ -1,0 +1,1 @@
+"""The durable capture ledger in Redis: states, files, history."""
