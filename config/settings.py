@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from config.errors import ConfigError
+from config.names import Slug
 
 
 class SourceConfig(BaseModel):
@@ -98,7 +99,7 @@ class Settings(BaseSettings):
     upload_threads: int = Field(8, ge=1, description="Parallel object uploads per job.")
     workers: int = Field(2, ge=1, description="Worker processes started by `panodock run`.")
     worker_threads: int = Field(1, ge=1, description="Threads per worker process.")
-    default_site: str = Field("default", description="Site of a capture whose sidecar names none.")
+    default_site: Slug = Field("default", description="Site of a capture whose sidecar names none.")
     tile_size: int | None = Field(
         None, description="Cube tile size in px; unset picks 512 or 640 so face = tile x 2^k."
     )
@@ -164,13 +165,6 @@ class Settings(BaseSettings):
         None, description="Token for state-changing calls; required to bind beyond loopback."
     )
     log_level: str = Field("INFO", description="Log level of every panodock process.")
-
-    @field_validator("default_site")
-    @classmethod
-    def _slug(cls, value: str) -> str:
-        if not value or not all(c.isalnum() or c in "-_" for c in value):
-            raise ValueError("use letters, digits, '-' and '_' only")
-        return value
 
     @field_validator("tile_size")
     @classmethod

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Callable
 from pathlib import Path
 
 from config.errors import QuarantineError
+from config.names import slug
 from ingest.sidecar import SIDECAR_NAME, Sidecar, parse_sidecar
 from ingest.watcher import Candidate
 from workers.contract.keys import raw_key
@@ -28,12 +28,6 @@ from workers.store.base import ObjectStore, content_type_for
 
 log = logging.getLogger(__name__)
 
-
-
-def slug(text: str) -> str:
-    """A key-safe scene or site name: letters, digits, '-' and '_'."""
-    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-_").lower()
-    return cleaned or "scene"
 
 
 def capture_id_for(shas: list[str]) -> str:

@@ -40,9 +40,10 @@ from tiling.cube import CubeProjector  # noqa: E402
 from tiling.pyramid import choose_layout  # noqa: E402
 from workers.contract.keys import SceneKeys  # noqa: E402
 from workers.pipeline.render import render_scene  # noqa: E402
-from workers.queue.actors import App, make_store  # noqa: E402
+from workers.queue.actors import App  # noqa: E402
 from workers.service.redis_server import RedisServer, free_port  # noqa: E402
 from workers.state.ledger import State  # noqa: E402
+from workers.store.factory import make_store  # noqa: E402
 from workers.store.local import LocalStore  # noqa: E402
 
 SAMPLE = Path(__file__).parent / "data" / "pannellum_examplepano.jpg"

@@ -29,8 +29,9 @@ from ingest.intake import Intake  # noqa: E402
 from ingest.sources.local import LocalSource  # noqa: E402
 from ingest.sources.ptp import PtpSource  # noqa: E402
 from ingest.sources.share import ShareSource  # noqa: E402
-from workers.queue.actors import App, make_store  # noqa: E402
+from workers.queue.actors import App  # noqa: E402
 from workers.service.redis_server import RedisServer, free_port  # noqa: E402
+from workers.store.factory import make_store  # noqa: E402
 
 STABLE_SECONDS = 2.0
 

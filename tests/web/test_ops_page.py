@@ -13,7 +13,7 @@ from config.settings import Settings
 from tests.workers.helpers import Harness, file_candidate
 from workers.http.api import create_api
 from workers.ops.status import queue_stats
-from workers.queue.actors import QUEUE
+from workers.queue.broker import QUEUE
 from workers.state.ledger import State
 
 

@@ -12,8 +12,9 @@ from ingest.intake import Intake
 from ingest.watcher import Candidate
 from workers.contract.keys import SceneKeys, current_key
 from workers.contract.scene import CurrentPointer, SceneManifest
-from workers.queue.actors import App, make_store
+from workers.queue.actors import App
 from workers.state.ledger import State
+from workers.store.factory import make_store
 from workers.store.local import LocalStore
 
 

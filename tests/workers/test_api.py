@@ -15,7 +15,8 @@ from config.errors import ConfigError
 from config.settings import Settings
 from tests.workers.helpers import Harness, file_candidate
 from workers.http.api import check_bind, create_api, run_api
-from workers.queue.actors import QUEUE, App
+from workers.queue.actors import App
+from workers.queue.broker import QUEUE
 from workers.queue.presence import Presence
 from workers.service.redis_server import free_port
 from workers.state.ledger import State

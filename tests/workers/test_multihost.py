@@ -19,8 +19,9 @@ from tests.conftest import jpeg_bytes
 from tests.workers.helpers import file_candidate
 from tests.workers.test_service import wait_for
 from workers.ops.bench import synthetic_equirect
-from workers.queue.actors import App, make_store
+from workers.queue.actors import App
 from workers.state.ledger import State
+from workers.store.factory import make_store
 
 pytestmark = pytest.mark.e2e
 

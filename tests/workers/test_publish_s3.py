@@ -19,8 +19,8 @@ from tests.workers.helpers import Harness, file_candidate, folder_candidate, wri
 from workers.contract.keys import SceneKeys
 from workers.pipeline.core import Pipeline
 from workers.pipeline.render import iter_tile_keys
-from workers.queue.actors import make_store
 from workers.state.ledger import State
+from workers.store.factory import make_store
 
 
 def test_publish_through_s3_and_read_back_every_tile(

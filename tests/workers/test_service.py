@@ -21,9 +21,11 @@ from ingest.intake import Intake
 from tests.conftest import jpeg_bytes
 from tests.workers.helpers import file_candidate
 from workers.ops.bench import synthetic_equirect
-from workers.queue.actors import App, make_store, redis_client
+from workers.queue.actors import App
+from workers.queue.broker import redis_client
 from workers.service.redis_server import RedisServer, free_port
 from workers.state.ledger import Ledger, State
+from workers.store.factory import make_store
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,8 @@ import redis
 
 from config.settings import Settings
 from workers.ops.status import format_status, queue_stats
-from workers.queue.actors import QUEUE, App
+from workers.queue.actors import App
+from workers.queue.broker import QUEUE
 from workers.queue.presence import Presence
 from workers.state.ledger import State
 

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from config.errors import ObjectNotFound, PreconditionFailed, StoreError
 from config.settings import Settings
 from tests.support.seaweed import SeaweedS3
-from workers.queue.actors import make_store
+from workers.store.factory import make_store
 from workers.store.s3 import S3Store, classify
 
 

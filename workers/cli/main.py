@@ -135,7 +135,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print(table)
         return 0
     if args.command in ("site", "place"):  # the registry and the tour live in the store
-        from workers.queue.actors import make_store
+        from workers.store.factory import make_store
 
         return run_site_command(args, settings, make_store(settings))
     if args.command == "gc":
@@ -152,7 +152,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         run_api(settings, url)
         return 0
-    from workers.queue.actors import redis_client
+    from workers.queue.broker import redis_client
 
     ledger = Ledger(client=redis_client(url))
     if args.command == "status":
@@ -179,7 +179,8 @@ def _import(settings: Settings, url: str, folder: Path, site: str | None) -> int
 
     from ingest.intake import Intake
     from workers.ops.bulk import import_folder
-    from workers.queue.actors import App, make_store
+    from workers.queue.actors import App
+    from workers.store.factory import make_store
 
     app = App(settings, url)
     store = make_store(settings)
@@ -211,8 +212,9 @@ def _republish_site(settings: Settings, url: str, site: str, *, wait: bool) -> i
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from workers.ops.bulk import republish_site, site_scenes
-    from workers.queue.actors import App, make_store
+    from workers.queue.actors import App
     from workers.state.ledger import State
+    from workers.store.factory import make_store
 
     app = App(settings, url)
     store = make_store(settings)
@@ -273,7 +275,7 @@ def _blur(settings: Settings, url: str, ledger: Ledger, capture_id: str, specs: 
 
 
 def _gc(settings: Settings, *, apply: bool, grace_hours: float) -> int:
-    from workers.queue.actors import make_store
+    from workers.store.factory import make_store
     from workers.store.gc import collect
 
     found = collect(make_store(settings), grace_seconds=grace_hours * 3600, apply=apply)
@@ -293,7 +295,8 @@ def _gc(settings: Settings, *, apply: bool, grace_hours: float) -> int:
 
 def _dead(settings: Settings, url: str, ledger: Ledger, *, requeue: bool) -> int:
     from workers.http.api import requeue_dead_captures
-    from workers.queue.actors import QUEUE, App
+    from workers.queue.actors import App
+    from workers.queue.broker import QUEUE
     from workers.queue.deadletters import dead_jobs
 
     app = App(settings, url)
@@ -312,7 +315,7 @@ def _dead(settings: Settings, url: str, ledger: Ledger, *, requeue: bool) -> int
 
 
 def _original(settings: Settings, ledger: Ledger, capture_id: str, expires: int) -> int:
-    from workers.queue.actors import make_store
+    from workers.store.factory import make_store
 
     store = make_store(settings)
     for f in ledger.find(capture_id).files:
@@ -322,7 +325,7 @@ def _original(settings: Settings, ledger: Ledger, capture_id: str, expires: int)
 
 def _status(settings: Settings, url: str, ledger: Ledger, capture: str | None) -> int:
     from workers.ops.status import format_history, format_status, queue_stats, recent_failures
-    from workers.queue.actors import QUEUE, redis_client
+    from workers.queue.broker import QUEUE, redis_client
 
     if capture:
         print(format_history(ledger, ledger.find(capture)))
@@ -341,7 +344,7 @@ def _watch(settings: Settings, url: str, ledger: Ledger, *, interval: float) -> 
     from rich.table import Table
 
     from workers.ops.status import queue_stats, recent_failures, worker_rows
-    from workers.queue.actors import QUEUE, redis_client
+    from workers.queue.broker import QUEUE, redis_client
 
     client = redis_client(url)
 

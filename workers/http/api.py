@@ -49,11 +49,13 @@ from workers.ops.status import (
     watcher_health,
     worker_rows,
 )
-from workers.queue.actors import QUEUE, App, make_store
+from workers.queue.actors import App
+from workers.queue.broker import QUEUE
 from workers.queue.deadletters import DeadJob, requeue_dead
 from workers.sites.tour import Tour
 from workers.state.ledger import Capture, CaptureNotFound, State
 from workers.store.base import ObjectStore
+from workers.store.factory import make_store
 
 log = logging.getLogger(__name__)
 

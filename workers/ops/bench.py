@@ -51,7 +51,8 @@ def make_input(width: int, source: Path | None) -> bytes:
 def _child(settings_json: str, redis_url: str, capture_id: str, runs: int, out: mp.Queue) -> None:
     from ingest.image import configure_libvips
     from workers.contract.keys import scene_root
-    from workers.queue.actors import App, redis_client
+    from workers.queue.actors import App
+    from workers.queue.broker import redis_client
     from workers.state.ledger import Ledger, State
     from workers.store.local import LocalStore
 
@@ -103,7 +104,7 @@ def run_bench(*, width: int, runs: int, settings: Settings, source: Path | None 
     """Run the benchmark and return the table (see module docstring)."""
     from ingest.intake import Intake
     from ingest.watcher import Candidate
-    from workers.queue.actors import redis_client
+    from workers.queue.broker import redis_client
     from workers.service.redis_server import RedisServer, free_port
     from workers.state.ledger import Ledger
     from workers.store.local import LocalStore

@@ -13,16 +13,7 @@ from typing import Any
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import (
-    AgeLimit,
-    Callbacks,
-    CurrentMessage,
-    Pipelines,
-    Retries,
-    ShutdownNotifications,
-    TimeLimit,
-)
+from dramatiq.middleware import CurrentMessage
 
 from config.data import FACE_MODEL, LENSES_TOML
 from config.errors import CaptureError, ConfigError, InfrastructureError, QuarantineError
@@ -30,18 +21,13 @@ from config.settings import Settings
 from stitching.lens import parse_profiles
 from stitching.privacy import FaceDetector
 from workers.pipeline.core import Pipeline, RenderSettings
+from workers.queue.broker import CAPTURE_GAVE_UP, PROCESS_CAPTURE, QUEUE, make_broker, redis_client
 from workers.queue.stage_limits import StageClock
 from workers.state.ledger import Ledger, State
 from workers.store.base import ObjectStore
-from workers.store.local import LocalStore
+from workers.store.factory import make_store
 
 log = logging.getLogger(__name__)
-
-QUEUE = "captures"
-#: Maintenance (requeueing jobs of dead workers) on every fetch, not once per 1000:
-#: with dramatiq's default a SIGKILLed worker's jobs came back after 826-1010 s (BRIEF.md).
-MAINTENANCE_EVERY_CALL = 1_000_000
-DEAD_MESSAGE_TTL_MS = 14 * 24 * 3600 * 1000
 
 #: The one table of what happens to a job that raised (STYLE.md #8), most specific first.
 #: "quarantine"/"fail" end the capture with the message as its reason; "retry" raises so
@@ -64,31 +50,6 @@ def outcome(exc: BaseException) -> str:
     return "retry"
 
 
-def redis_client(url: str) -> redis.Redis:
-    """A client with timeouts, so a dead Redis fails loudly instead of hanging."""
-    return redis.Redis.from_url(url, socket_connect_timeout=5)
-
-
-def make_broker(settings: Settings, url: str) -> RedisBroker:
-    """A Redis broker set up for crash-safe delivery (see BRIEF.md queue facts)."""
-    middleware = [
-        AgeLimit(),
-        TimeLimit(time_limit=int(settings.job_time_limit_seconds * 1000)),
-        ShutdownNotifications(),
-        Callbacks(),
-        Pipelines(),
-        Retries(max_retries=settings.max_retries, min_backoff=1000, max_backoff=60_000),
-        CurrentMessage(),
-    ]
-    return RedisBroker(
-        client=redis_client(url),
-        middleware=middleware,
-        maintenance_chance=MAINTENANCE_EVERY_CALL,
-        heartbeat_timeout=int(settings.heartbeat_seconds * 1000),
-        dead_message_ttl=DEAD_MESSAGE_TTL_MS,
-    )
-
-
 class App:
     """Broker, actors and (in worker processes) the pipeline, built from one Settings."""
 
@@ -104,16 +65,16 @@ class App:
         self.process_capture: dramatiq.Actor[[str], None] = dramatiq.Actor(
             self._process_capture,
             broker=self.broker,
-            actor_name="process_capture",
+            actor_name=PROCESS_CAPTURE,
             queue_name=QUEUE,
             priority=0,
-            options={"on_retry_exhausted": "capture_gave_up"},
+            options={"on_retry_exhausted": CAPTURE_GAVE_UP},
         )
         self.capture_gave_up: dramatiq.Actor[[dict[str, Any], dict[str, Any]], None] = (
             dramatiq.Actor(
                 self._capture_gave_up,
                 broker=self.broker,
-                actor_name="capture_gave_up",
+                actor_name=CAPTURE_GAVE_UP,
                 queue_name=QUEUE,
                 priority=0,
                 options={},
@@ -202,21 +163,3 @@ def _last_error(message: dict[str, Any]) -> str:
     trace = message.get("options", {}).get("traceback") or ""
     lines = [line for line in trace.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else "unknown"
-
-
-def make_store(settings: Settings) -> ObjectStore:
-    """The object store named by the settings: S3 when an endpoint is set, else local."""
-    if settings.s3_endpoint:
-        from workers.store.s3 import S3Store, make_client
-
-        secret = settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else ""
-        client = make_client(
-            settings.s3_endpoint,
-            access_key=settings.s3_access_key or "",
-            secret_key=secret,
-            secure=settings.s3_secure,
-            region=settings.s3_region,
-            pool_size=settings.upload_threads + 4,
-        )
-        return S3Store(client=client, bucket=settings.s3_bucket)
-    return LocalStore(settings.store_root)

@@ -35,10 +35,11 @@ from ingest.sources.factory import build_sources
 from ingest.watcher import InboxWatcher
 from workers.contract.schemas import schema_files
 from workers.ops.status import publish_watcher_health
-from workers.queue.actors import App, make_store
+from workers.queue.actors import App
 from workers.queue.presence import Presence
 from workers.service.redis_server import RedisServer
 from workers.store.base import ObjectStore
+from workers.store.factory import make_store
 
 log = logging.getLogger(__name__)
 
