@@ -3,7 +3,9 @@
 Two kinds of failure are kept apart (STYLE.md #7): a :class:`CaptureError` is a problem
 with one capture — it fails or quarantines that capture and the service goes on; an
 :class:`InfrastructureError` is a problem with Redis, storage or the machine — it is
-retried, and if it persists the job is dead-lettered loudly.
+retried, and if it persists the job is dead-lettered loudly. What each class leads to is
+decided in one table, :mod:`config.outcomes`; an exception outside this tree that the
+table does not name is a bug and fails the capture at once, its traceback kept.
 """
 
 from __future__ import annotations

@@ -10,9 +10,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +30,13 @@ from pydantic_settings import (
 
 from config.errors import ConfigError
 from config.names import Slug
+
+#: Marks a setting that changes what is published: it enters every scene version's hash
+#: (workers/pipeline/version.py reads the marks from ``Settings.model_fields``).
+OUTPUT: Final[dict[str, JsonValue]] = {"output": True}
+#: Marks a setting that changes what is published, decided per site: only the capture's
+#: site's effective value (:meth:`Settings.blur_policy`) enters its version's hash.
+OUTPUT_PER_SITE: Final[dict[str, JsonValue]] = {"output": "per_site"}
 
 
 class SourceConfig(BaseModel):
@@ -101,19 +116,36 @@ class Settings(BaseSettings):
     worker_threads: int = Field(1, ge=1, description="Threads per worker process.")
     default_site: Slug = Field("default", description="Site of a capture whose sidecar names none.")
     tile_size: int | None = Field(
-        None, description="Cube tile size in px; unset picks 512 or 640 so face = tile x 2^k."
+        None,
+        description="Cube tile size in px; unset picks 512 or 640 so face = tile x 2^k.",
+        json_schema_extra=OUTPUT,
     )
-    jpeg_quality: int = Field(85, ge=30, le=100, description="JPEG quality of tiles and previews.")
+    jpeg_quality: int = Field(
+        85,
+        ge=30,
+        le=100,
+        description="JPEG quality of tiles and previews.",
+        json_schema_extra=OUTPUT,
+    )
     equirect_max_width: int = Field(
-        8192, ge=512, description="Width cap of the published equirect.jpg master."
+        8192,
+        ge=512,
+        description="Width cap of the published equirect.jpg master.",
+        json_schema_extra=OUTPUT,
     )
     blur: Literal["required", "off"] = Field(
-        "required", description="Face blurring before publishing: required (default) or off."
+        "required",
+        description="Face blurring before publishing: required (default) or off.",
+        json_schema_extra=OUTPUT_PER_SITE,
     )
-    blur_sites: dict[str, Literal["required", "off"]] = Field(
-        default_factory=dict, description="Per-site blur policy overriding PANODOCK_BLUR (JSON)."
+    blur_sites: dict[Slug, Literal["required", "off"]] = Field(
+        default_factory=dict,
+        description="Per-site blur policy overriding PANODOCK_BLUR (JSON).",
+        json_schema_extra=OUTPUT_PER_SITE,
     )
-    blur_threshold: float = Field(0.5, gt=0, lt=1, description="Face detector score threshold.")
+    blur_threshold: float = Field(
+        0.5, gt=0, lt=1, description="Face detector score threshold.", json_schema_extra=OUTPUT
+    )
     face_model_path: Path | None = Field(
         None, description="CenterFace ONNX model; default the one panodock ships."
     )
@@ -121,11 +153,13 @@ class Settings(BaseSettings):
         "bilinear",
         description="Resampling of dual-fisheye frames: bilinear, or bicubic (sharper where "
         "the panorama is about as fine as the fisheye circles, about twice the time).",
+        json_schema_extra=OUTPUT,
     )
     allow_incomplete: bool = Field(
         False,
         description="Publish a multi-shot set whose frames cannot all be placed, flagged "
         "incomplete; false fails the capture naming the frames.",
+        json_schema_extra=OUTPUT,
     )
     max_input_pixels: int = Field(
         16384 * 8192,
@@ -188,6 +222,27 @@ class Settings(BaseSettings):
                 "must be set too"
             )
         return self
+
+    def blur_policy(self, site: str) -> Literal["required", "off"]:
+        """The face-blurring policy of ``site``: its override, else PANODOCK_BLUR."""
+        return self.blur_sites.get(site, self.blur)
+
+    def output_settings(self, site: str) -> dict[str, object]:
+        """The values of every setting marked as changing the output, for a capture of ``site``.
+
+        Settings marked ``OUTPUT`` enter as they are; those marked ``OUTPUT_PER_SITE`` enter
+        as the site's effective blur policy, so another site's override does not change this
+        site's versions.
+        """
+        values: dict[str, object] = {}
+        for name, info in type(self).model_fields.items():
+            extra = info.json_schema_extra
+            mark = extra.get("output") if isinstance(extra, dict) else None
+            if mark is True:
+                values[name] = getattr(self, name)
+            elif mark == "per_site":
+                values["blur_policy"] = self.blur_policy(site)
+        return values
 
     @property
     def inbox_dir(self) -> Path:

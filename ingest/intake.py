@@ -20,14 +20,13 @@ from pathlib import Path
 
 from config.errors import QuarantineError
 from config.names import slug
+from ingest.candidates import Candidate
 from ingest.sidecar import SIDECAR_NAME, Sidecar, parse_sidecar
-from ingest.watcher import Candidate
 from workers.contract.keys import raw_key
-from workers.state.ledger import Capture, Ledger, RawFile, State
+from workers.state.ledger import UNQUEUED, Capture, Ledger, RawFile, State
 from workers.store.base import ObjectStore, content_type_for
 
 log = logging.getLogger(__name__)
-
 
 
 def capture_id_for(shas: list[str]) -> str:
@@ -83,7 +82,7 @@ class Intake:
             if where != existing.source:
                 self.ledger.note(capture_id, f"seen again at {where}; same content, ignored")
             log.info("%s is capture %s again (%s)", candidate.root, capture_id, existing.state)
-            if existing.state in (State.RECEIVED, State.ARCHIVED):
+            if existing.state in UNQUEUED:
                 self._queue(existing.id)  # a crash came between archiving and queueing
             self.ledger.remember(fingerprint, capture_id)
             return capture_id
@@ -107,15 +106,32 @@ class Intake:
     def requeue_unfinished(self) -> int:
         """Queue captures that were archived but never queued (a crash in between)."""
         count = 0
-        for state in (State.RECEIVED, State.ARCHIVED):
+        for state in sorted(UNQUEUED):
             for capture in self.ledger.in_state(state, limit=10_000):
-                self._queue(capture.id)
-                count += 1
+                if self._queue(capture.id):
+                    count += 1
         return count
 
-    def _queue(self, capture_id: str) -> None:
-        self.enqueue(capture_id)
-        self.ledger.transition(capture_id, State.QUEUED)
+    def _queue(self, capture_id: str) -> bool:
+        """Record the capture queued, then send its job; False if another process moved it.
+
+        The ledger first, as every re-queue path does: a worker quick enough to finish the
+        job before this returns must find the capture queued, not have its "published"
+        overwritten. If sending fails, the capture goes back to archived for
+        :meth:`requeue_unfinished` (when the ledger can still be written).
+        """
+        if self.ledger.transition(capture_id, State.QUEUED, expect=UNQUEUED) is None:
+            log.info("capture %s was queued by another process already", capture_id)
+            return False
+        try:
+            self.enqueue(capture_id)
+        except BaseException:
+            self.ledger.transition(
+                capture_id, State.ARCHIVED, expect={State.QUEUED},
+                detail="sending the job failed; queued again when the watcher restarts",
+            )  # fmt: skip
+            raise
+        return True
 
     def _archive(self, candidate: Candidate, path: Path, data: bytes) -> RawFile:
         sha = hashlib.sha256(data).hexdigest()

@@ -3,8 +3,11 @@
 The capture app writes it last, so for a folder it doubles as the "complete" marker.
 It is validated strictly: numbers must be JSON numbers (``"12"`` or ``"abc"`` is not
 turned into one), slugs and hashes must have their exact shape, and any error names its
-location (``files[1].sha256``). Fields panodock does not know yet are kept, not refused,
-so a newer capture app can add some without breaking older workers.
+location (``files[1].sha256``). ``site`` and ``scene`` follow the one naming rule
+(:mod:`config.names`): written in any case, stored lower-case (``"North-Campus"`` is site
+``north-campus``, the site ``panodock site add-floor North-Campus`` registers). Fields
+panodock does not know yet are kept, not refused, so a newer capture app can add some
+without breaking older workers.
 
 An example::
 
@@ -43,20 +46,14 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from config.errors import QuarantineError
+from config.names import Slug
 
 SCHEMA_ID: Final = "panodock.sidecar/1"
 SIDECAR_NAME: Final = "capture.json"
 
-_SLUG: Final = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _SHA256: Final = re.compile(r"[0-9a-f]{64}")
 _POSITION_FRAMES: Final = ("plan", "local", "wgs84")
 _MAX_ERRORS_SHOWN: Final = 3
-
-
-def _slug(value: str) -> str:
-    if not _SLUG.fullmatch(value):
-        raise ValueError("use 1-100 letters, digits, '-' and '_' only")
-    return value
 
 
 def _sha256(value: str) -> str:
@@ -86,11 +83,8 @@ def _number_as_label(value: object) -> object:
     return value
 
 
-# The validators check the pattern (so the message reads well); json_schema_extra only
+# The validator checks the pattern (so the message reads well); json_schema_extra only
 # documents it in the JSON Schema for front-end teams.
-Slug = Annotated[
-    str, AfterValidator(_slug), Field(json_schema_extra={"pattern": f"^{_SLUG.pattern}$"})
-]
 Sha256 = Annotated[
     str, AfterValidator(_sha256), Field(json_schema_extra={"pattern": f"^{_SHA256.pattern}$"})
 ]

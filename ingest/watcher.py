@@ -3,42 +3,14 @@
 It does no hashing, no Redis and no storage: the callback (``ingest.intake``) hashes,
 records in the durable ledger, archives and queues. inotify events are hints that make
 delivery fast; the periodic rescan is the truth (BRIEF.md, "Queue, watcher, storage facts").
+What makes a capture complete (the inbox rules, and how open and close events are counted)
+is :mod:`ingest.candidates`; this module runs the observer, the rescans and the deliveries.
 
-Inbox rules
------------
-- A regular file directly in the inbox root is a single-file capture. Symlinks, fifos and
-  sockets are never taken (a symlink could point anywhere on the machine).
-- A sub-folder of the inbox root is a capture folder. It is complete once its top-level
-  ``capture.json`` is complete (the capture app writes it last) and no file in the folder is
-  open by a writer the watcher saw. Its candidate lists every regular file in the folder,
-  recursively, sorted, including ``capture.json``. A folder without ``capture.json`` is never
-  taken, however old its files are.
-- Hidden names (leading ``.``) and partial-download names (``*.part``, ``*.tmp``,
-  ``*.crdownload``, ``~*``, ``*~``; suffixes in any case) are ignored at every depth, so a
-  browser's ``x.jpg.part`` is taken when it is renamed to ``x.jpg``.
-- A file is complete when
-  1. a close-after-write (``FileClosedEvent``) or a moved-into event arrives for it and no
-     writer still holds it; or
-  2. a check finds it, no writer the watcher saw open it still holds it, and it has settled:
-     its mtime is ``settle_seconds`` old, or its (size, mtime) has stayed unchanged for
-     ``settle_seconds`` while watched (a camera clock ahead of ours puts mtimes in the future).
-- Rescans run at start-up (taking files dropped while the service was down), every
-  ``rescan_seconds``, on :meth:`InboxWatcher.scan_now` and after an inotify queue overflow.
-  A file that is not settled yet is re-checked when it will be, not at the next rescan.
-
-Writers, as watchdog 7.1's inotify backend shows them
------------------------------------------------------
-It emits ``FileOpenedEvent`` for every open (IN_OPEN does not tell readers from writers),
-``FileClosedEvent`` for the close of a writable descriptor and ``FileClosedNoWriteEvent`` for
-the close of a read-only one, plus ``FileModifiedEvent`` per write. The watcher counts opens
-minus closes per path and treats a file as held while the count is positive. A write seen
-without an open (the writer opened before we started, or the kernel merged two adjacent
-identical IN_OPEN events) counts as one open; a close-after-write resets the count, because
-adjacent identical closes can be merged as well and a count left above zero would hold the
-file forever. A file opened in a folder created a moment earlier may show no open at all
-(the folder's watch is added after the fact), so such files fall back to the settle rule.
-Known gap: ``truncate(path)`` on a file nobody has open is seen as a write with no close and
-holds the file until someone opens and closes it.
+Rescans
+-------
+Rescans run at start-up (taking files dropped while the service was down), every
+``rescan_seconds``, on :meth:`InboxWatcher.scan_now` and after an inotify queue overflow.
+A file that is not settled yet is re-checked when it will be, not at the next rescan.
 
 Overflow
 --------
@@ -68,10 +40,9 @@ import errno
 import logging
 import os
 import queue
-import stat
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -89,16 +60,16 @@ from watchdog.events import (
     FileOpenedEvent,
     FileSystemEvent,
     FileSystemEventHandler,
-    FileSystemMovedEvent,
 )
 from watchdog.observers.inotify import InotifyObserver
 
 from config.errors import ConfigError, InfrastructureError
-from ingest.sidecar import SIDECAR_NAME
+from ingest.candidates import Candidate, InboxFiles, Signature, is_ignored_name
+
+__all__ = ["InboxWatcher", "WatcherHealth"]
 
 log = logging.getLogger(__name__)
 
-_PARTIAL_SUFFIXES: Final = (".part", ".tmp", ".crdownload")
 # Everything else (attribute changes, directory "modified") only doubles the event traffic.
 _EVENT_FILTER: Final[list[type[FileSystemEvent]]] = [
     FileOpenedEvent,
@@ -121,22 +92,6 @@ _RESCAN: Final = object()
 _OVERFLOW: Final = object()
 _STOP: Final = object()
 
-# (path relative to the root, size, mtime_ns) of every file of a candidate
-_Signature = tuple[tuple[str, int, int], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A complete capture found in the inbox."""
-
-    root: Path  # the file, or the capture folder
-    files: tuple[Path, ...]  # the file itself, or every file of the folder (sorted)
-    is_folder: bool
-    # Set by capture sources (ingest.sources); the inbox watcher leaves them None.
-    site: str | None = None  # the source's site, for a capture whose sidecar names none
-    origin: str | None = None  # where a spooled copy came from, e.g. "ptp theta:/DCIM/.."
-    note: str | None = None  # how its files were grouped, recorded in the capture's history
-
 
 @dataclass(frozen=True, slots=True)
 class WatcherHealth:
@@ -152,27 +107,11 @@ class WatcherHealth:
     pending: int = 0  # candidates waiting to settle or to be retried after a failed callback
 
 
-@dataclass(slots=True)
-class _FileState:
-    """What the events and checks told us about one file."""
-
-    opens: int = 0  # opens minus closes seen; > 0 means a writer may still hold it
-    closed: bool = False  # a close-after-write or a move-in arrived since the last write
-    stat_key: tuple[int, int] | None = None  # (size, mtime_ns) when last checked
-    stable_since: float = 0.0  # clock() when stat_key was first seen
-
-
-def is_ignored_name(name: str) -> bool:
-    """True for hidden and partial-download names, which the watcher never takes."""
-    return (
-        name.startswith((".", "~"))
-        or name.endswith("~")
-        or name.lower().endswith(_PARTIAL_SUFFIXES)
-    )
-
-
 class InboxWatcher:
-    """Watch ``inbox`` and call ``on_candidate`` once per complete capture (module docstring).
+    """Watch ``inbox`` and call ``on_candidate`` once per complete capture.
+
+    What is complete follows the inbox rules of :mod:`ingest.candidates`; when the watcher
+    looks, and what it does after an overflow, is in this module's docstring.
 
     Parameters
     ----------
@@ -206,7 +145,6 @@ class InboxWatcher:
             )
         self._inbox = Path(inbox).absolute()
         self._on_candidate = on_candidate
-        self._settle = settle_seconds
         self._rescan = rescan_seconds
         self._clock = clock
 
@@ -216,11 +154,9 @@ class InboxWatcher:
         self._overflow_handler: _OverflowLogHandler | None = None
 
         # Touched only by the worker thread.
-        self._files: dict[Path, _FileState] = {}
-        self._delivered: dict[Path, _Signature] = {}
-        self._failed: dict[Path, _Signature] = {}  # retried only by a full rescan
-        self._due: dict[Path, float] = {}  # root -> time.monotonic() of its re-check
-        self._count_opens_after = 0.0  # time.monotonic(); opens are not counted before it
+        self._tracked = InboxFiles(self._inbox, settle_seconds=settle_seconds, clock=clock)
+        self._delivered: dict[Path, Signature] = {}
+        self._failed: dict[Path, Signature] = {}  # retried only by a full rescan
 
         # Read by health() from any thread.
         self._lock = threading.Lock()
@@ -254,8 +190,8 @@ class InboxWatcher:
         self._create_inbox()
         self._queue = queue.SimpleQueue()
         # Opens and closes went unseen while stopped; what was delivered is still true.
-        self._files.clear()
-        self._due.clear()
+        self._tracked.inbox = self._inbox
+        self._tracked.reset()
         observer: InotifyObserver | None = None
         try:
             observer = InotifyObserver(generate_full_events=True)  # starts watchdog's reader
@@ -274,9 +210,7 @@ class InboxWatcher:
         self._observer = observer
         self._overflow_handler = _OverflowLogHandler(self._on_overflow)
         logging.getLogger(_OVERFLOW_LOGGER).addHandler(self._overflow_handler)
-        self._worker = threading.Thread(
-            target=self._run, name="panodock-inbox-worker", daemon=True
-        )
+        self._worker = threading.Thread(target=self._run, name="panodock-inbox-worker", daemon=True)
         self._worker.start()
         log.info("watching inbox %s", self._inbox)
 
@@ -358,7 +292,7 @@ class InboxWatcher:
         item: object | None = None  # the first item of the next batch, when one was cut short
         while True:
             if item is None:
-                wake = min([next_scan, *self._due.values()])
+                wake = min([next_scan, *self._tracked.due.values()])
                 try:
                     item = self._queue.get(timeout=max(0.0, wake - time.monotonic()))
                 except queue.Empty:
@@ -373,7 +307,7 @@ class InboxWatcher:
                 if item is _RESCAN:
                     rescan = True
                 elif item is _OVERFLOW:
-                    self._distrust_open_counts()
+                    self._tracked.distrust(_DISTRUST_SECONDS)
                     rescan = True
                 elif isinstance(item, FileSystemEvent):
                     dirty.update(self._apply_logged(item))
@@ -384,7 +318,7 @@ class InboxWatcher:
                     self._scan_all()
                 else:
                     now = time.monotonic()
-                    dirty.update(root for root, due in self._due.items() if due <= now)
+                    dirty.update(root for root, due in self._tracked.due.items() if due <= now)
                     for root in sorted(dirty):
                         self._check(root, retry_failed=False)
             except InfrastructureError as exc:
@@ -394,7 +328,7 @@ class InboxWatcher:
                 log.exception("inbox %s: scan failed", self._inbox)
                 self._record_error(f"inbox {self._inbox}: {exc!r}")
             with self._lock:
-                self._pending = len(self._due.keys() | self._failed.keys())
+                self._pending = len(self._tracked.due.keys() | self._failed.keys())
 
     def _apply_logged(self, event: FileSystemEvent) -> list[Path]:
         try:
@@ -405,43 +339,13 @@ class InboxWatcher:
             return []
 
     def _apply(self, event: FileSystemEvent) -> list[Path]:
-        """Update the per-file state from one event; return the roots to re-check."""
-        roots: list[Path] = []
-        src = Path(os.fsdecode(event.src_path)) if event.src_path else None
-        if isinstance(event, FileSystemMovedEvent):
-            dest = Path(os.fsdecode(event.dest_path)) if event.dest_path else None
-            if src is not None:
-                self._forget(src)
-                roots.extend(self._roots_of([src]))
-            if dest is not None and self._root_of(dest) is not None:
-                moved_in = _walk(dest) if event.is_directory else [dest]
-                for path in moved_in:
-                    self._files[path] = _FileState(closed=True)
-                roots.extend(self._roots_of([dest]))
-            return roots
-        if src is None or self._root_of(src) is None:
-            if src == self._inbox and isinstance(event, (FileDeletedEvent, DirDeletedEvent)):
-                log.error("inbox %s was deleted; restart the watcher once it is back", src)
-                self._record_error(f"inbox {src} was deleted")
-            return roots
-        if isinstance(event, (FileDeletedEvent, DirDeletedEvent)):
-            self._forget(src)
-        elif isinstance(event, FileOpenedEvent):
-            if time.monotonic() >= self._count_opens_after:
-                self._state(src).opens += 1
-        elif isinstance(event, FileClosedNoWriteEvent):
-            state = self._state(src)
-            state.opens = max(0, state.opens - 1)
-        elif isinstance(event, FileClosedEvent):
-            state = self._state(src)
-            state.opens = 0
-            state.closed = True
-        elif isinstance(event, FileModifiedEvent):
-            state = self._state(src)
-            state.closed = False
-            if time.monotonic() >= self._count_opens_after:
-                state.opens = max(1, state.opens)
-        return self._roots_of([src])
+        """Apply one event to what is known of the files; return the roots to re-check."""
+        deleted = isinstance(event, (FileDeletedEvent, DirDeletedEvent))
+        if deleted and event.src_path and Path(os.fsdecode(event.src_path)) == self._inbox:
+            log.error("inbox %s was deleted; restart the watcher once it is back", self._inbox)
+            self._record_error(f"inbox {self._inbox} was deleted")
+            return []
+        return self._tracked.apply(event)
 
     def _scan_all(self) -> None:
         roots: set[Path] = set()
@@ -456,20 +360,18 @@ class InboxWatcher:
             ) from exc
         for root in sorted(roots):
             self._check(root, retry_failed=True)
-        for table in (self._delivered, self._failed, self._due):
+        for table in (self._delivered, self._failed, self._tracked.due):
             for root in [r for r in table if r not in roots]:
                 del table[root]
-        for path in [p for p in self._files if not os.path.lexists(p)]:
-            del self._files[path]
+        self._tracked.prune()
         with self._lock:
             self._scans += 1
             self._last_scan_at = self._clock()
 
     def _check(self, root: Path, *, retry_failed: bool) -> None:
         """Deliver ``root`` if it is a complete candidate whose content is new."""
-        self._due.pop(root, None)
         try:
-            found = self._candidate(root)
+            found = self._tracked.candidate(root)
         except OSError as exc:  # e.g. a folder copied in without read permission for us
             log.error("inbox candidate %s cannot be read: %s", root, exc)
             self._record_error(f"{root}: {exc!r}")
@@ -493,116 +395,12 @@ class InboxWatcher:
         with self._lock:
             self._delivered_count += 1
 
-    def _candidate(self, root: Path) -> tuple[Candidate, _Signature] | None:
-        """The candidate at ``root`` if it is complete now; else None (maybe re-check later)."""
-        try:
-            st = root.lstat()
-        except FileNotFoundError:
-            return None
-        if stat.S_ISREG(st.st_mode):
-            if not self._settled(root, root, st):
-                return None
-            return Candidate(root, (root,), False), ((root.name, st.st_size, st.st_mtime_ns),)
-        if not stat.S_ISDIR(st.st_mode):
-            return None
-        marker = root / SIDECAR_NAME
-        try:
-            marker_st = marker.lstat()
-        except FileNotFoundError:
-            return None
-        if not stat.S_ISREG(marker_st.st_mode) or not self._settled(root, marker, marker_st):
-            return None
-        files = sorted(_walk(root))
-        signature: list[tuple[str, int, int]] = []
-        for path in files:
-            state = self._files.get(path)
-            if state is not None and state.opens > 0:
-                return None  # its close event will bring us back
-            try:
-                file_st = path.lstat()
-            except FileNotFoundError:
-                return None  # changing under us; the event for it will bring us back
-            signature.append((str(path.relative_to(root)), file_st.st_size, file_st.st_mtime_ns))
-        return Candidate(root, tuple(files), True), tuple(signature)
-
-    def _settled(self, root: Path, path: Path, st: os.stat_result) -> bool:
-        """Whether ``path`` is complete; if it only needs time, schedule a re-check of root."""
-        state = self._files.get(path)
-        if state is not None and state.opens > 0:
-            return False
-        if state is not None and state.closed:
-            return True
-        now = self._clock()
-        age = now - st.st_mtime_ns / 1e9
-        if age >= self._settle:
-            return True
-        state = self._state(path)
-        key = (st.st_size, st.st_mtime_ns)
-        if state.stat_key != key:
-            state.stat_key, state.stable_since = key, now
-        stable = now - state.stable_since
-        if stable >= self._settle:
-            return True
-        wait = self._settle - max(age, stable)
-        self._due[root] = time.monotonic() + wait + 0.01
-        return False
-
-    def _state(self, path: Path) -> _FileState:
-        state = self._files.get(path)
-        if state is None:
-            state = self._files[path] = _FileState()
-        return state
-
-    def _forget(self, path: Path) -> None:
-        """Drop the state of ``path`` and, if it was a folder, of everything below it."""
-        self._files.pop(path, None)
-        prefix = f"{path}{os.sep}"
-        for known in [p for p in self._files if str(p).startswith(prefix)]:
-            del self._files[known]
-
-    def _root_of(self, path: Path) -> Path | None:
-        """The candidate root ``path`` belongs to; None outside the inbox or if ignored."""
-        try:
-            parts = path.relative_to(self._inbox).parts
-        except ValueError:
-            return None
-        if not parts or any(is_ignored_name(part) for part in parts):
-            return None
-        return self._inbox / parts[0]
-
-    def _roots_of(self, paths: Iterable[Path]) -> list[Path]:
-        return [root for root in map(self._root_of, paths) if root is not None]
-
-    def _distrust_open_counts(self) -> None:
-        """After an overflow: what events told us misses lost ones, and late ones may be stale."""
-        for state in self._files.values():
-            state.opens = 0
-            state.closed = False  # a rewrite may have been lost too: back to the settle rule
-        self._count_opens_after = time.monotonic() + _DISTRUST_SECONDS
-
 
 def _next_or_none(events: queue.SimpleQueue[object]) -> object | None:
     try:
         return events.get_nowait()
     except queue.Empty:
         return None
-
-
-def _walk(folder: Path) -> list[Path]:
-    """Every regular file below ``folder`` whose path has no ignored name; no symlinks."""
-    found: list[Path] = []
-    try:
-        entries = list(os.scandir(folder))
-    except (FileNotFoundError, NotADirectoryError):
-        return found
-    for entry in entries:
-        if is_ignored_name(entry.name):
-            continue
-        if entry.is_dir(follow_symlinks=False):
-            found.extend(_walk(Path(entry.path)))
-        elif entry.is_file(follow_symlinks=False):
-            found.append(Path(entry.path))
-    return found
 
 
 def _watch_error(inbox: Path, exc: OSError) -> InfrastructureError:

@@ -1,13 +1,9 @@
-"""The equirectangular image: pixel <-> direction, wrapped resampling, levelling, partial panos.
+"""The equirect as a whole image: levelling it through a rotation, placing a partial pano.
 
-Conventions (the published tile contract depends on them). World axes: x right, y up,
-z forward. The direction of (yaw psi, pitch theta) is (cos theta sin psi, sin theta,
-cos theta cos psi), yaw + to the right, pitch + up. In a W x H equirect, column
-u = (psi / 2pi + 0.5) W and row v = (0.5 - theta / pi) H, with pixel centres at +0.5: yaw 0
-is the centre column, and the image wraps horizontally at yaw +-180 deg.
-
-cv2.remap puts pixel centres at integers, so the source coordinates built here are
-``u - 0.5, v - 0.5``.
+:func:`rotate_equirect` resamples a whole equirect through a rotation in one remap (the
+levelling of a tilted capture); :class:`CroppedArea`, :func:`validate_area` and
+:func:`place_cropped` put a partial panorama (GPano cropped-area fields) into the full 2:1
+sphere. Conventions (directions, pixel centres, rotations) are :mod:`stitching.sphere`'s.
 """
 
 from __future__ import annotations
@@ -19,14 +15,13 @@ import cv2
 import numpy as np
 
 from config.errors import QuarantineError
-
-#: Taps each side of a sample that cv2.remap reads, per interpolation flag.
-KERNEL_RADIUS: dict[int, int] = {
-    cv2.INTER_NEAREST: 1,
-    cv2.INTER_LINEAR: 1,
-    cv2.INTER_CUBIC: 2,
-    cv2.INTER_LANCZOS4: 4,
-}
+from stitching.sphere import (
+    as_rotation,
+    equirect_coords,
+    fixed_point_maps,
+    kernel_radius,
+    remap_wrapped,
+)
 
 # Rows per band when levelling a whole equirect: bounds the float32 temporaries to tens
 # of MB for an 8K master instead of ~1 GB.
@@ -34,108 +29,6 @@ _BAND_PIXELS = 1 << 21
 
 # How far the real image height may be from the GPano one scaled by the width ratio.
 _HEIGHT_TOLERANCE = 0.01
-
-
-def equirect_coords(
-    x: np.ndarray, y: np.ndarray, z: np.ndarray, width: int, height: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Source pixel coordinates of directions in a ``width`` x ``height`` equirect.
-
-    Parameters
-    ----------
-    x, y, z:
-        float32 or float64 direction components in world axes, broadcastable to one shape;
-        need not be unit length (never zero). Separate contiguous arrays are ~3x faster
-        than the strided channels of an (..., 3) array.
-
-    Returns
-    -------
-    tuple of np.ndarray
-        (col, row), the broadcast shape, dtype of the inputs, in cv2.remap's convention
-        (pixel centres at integers): col in [-0.5, width - 0.5], row in
-        [-0.5, height - 0.5]. Rows are not clamped; see :func:`fixed_point_maps`.
-    """
-    yaw = np.arctan2(x, z)
-    # atan2 against the horizontal length stays accurate at the poles, where arcsin of a
-    # float32 y does not, and needs no normalisation.
-    pitch = np.arctan2(y, np.sqrt(x * x + z * z))
-    col = yaw * (width / (2.0 * math.pi)) + (width / 2.0 - 0.5)
-    row = (height / 2.0 - 0.5) - pitch * (height / math.pi)
-    return col, row
-
-
-def fixed_point_maps(
-    col: np.ndarray, row: np.ndarray, height: int, interpolation: int = cv2.INTER_LINEAR
-) -> tuple[np.ndarray, np.ndarray]:
-    """cv2.remap maps (CV_16SC2 + fraction table) for sampling a source of ``height`` rows.
-
-    The source is sampled with ``BORDER_WRAP`` (see :func:`remap_wrapped`), which is right
-    across the yaw seam but would fetch the opposite pole's rows above the top and below the
-    bottom. So rows are clamped to keep every tap of the kernel inside the image: for
-    bilinear and nearest this is exactly "replicate the pole row"; for bicubic and Lanczos
-    it moves samples at most 1 or 3 source rows towards the equator, at the poles only.
-
-    Parameters
-    ----------
-    col, row:
-        float32, same shape (h, w): source coordinates from :func:`equirect_coords`.
-        ``row`` is clamped in place.
-
-    Raises
-    ------
-    ValueError
-        The interpolation is not one cv2.remap supports.
-    """
-    radius = kernel_radius(interpolation)
-    np.clip(row, radius - 1, max(radius - 1, height - radius), out=row)
-    map1, map2 = cv2.convertMaps(
-        col, row, cv2.CV_16SC2, nninterpolation=interpolation == cv2.INTER_NEAREST
-    )
-    return map1, map2
-
-
-def remap_wrapped(
-    img: np.ndarray, maps: tuple[np.ndarray, np.ndarray], interpolation: int = cv2.INTER_LINEAR
-) -> np.ndarray:
-    """Sample an equirect at :func:`fixed_point_maps` coordinates, wrapping at yaw +-180 deg.
-
-    Returns
-    -------
-    np.ndarray
-        Same dtype and channels as ``img``, shape of the maps.
-    """
-    return cv2.remap(img, maps[0], maps[1], interpolation, borderMode=cv2.BORDER_WRAP)
-
-
-def kernel_radius(interpolation: int) -> int:
-    """Taps each side of a sample for a cv2.remap interpolation flag; ValueError if unknown."""
-    try:
-        return KERNEL_RADIUS[interpolation]
-    except KeyError:
-        raise ValueError(
-            f"interpolation {interpolation} is not supported by cv2.remap; use one of "
-            "INTER_NEAREST, INTER_LINEAR, INTER_CUBIC, INTER_LANCZOS4"
-        ) from None
-
-
-def as_rotation(rotation: np.ndarray | None) -> np.ndarray | None:
-    """Check a 3x3 rotation; returns float64, or None for None or the identity.
-
-    Raises
-    ------
-    ValueError
-        Not 3x3, or not orthonormal with determinant +1 (a mirror is not a pose).
-    """
-    if rotation is None:
-        return None
-    r = np.asarray(rotation, dtype=np.float64)
-    if r.shape != (3, 3):
-        raise ValueError(f"rotation must be 3x3, got shape {r.shape}")
-    if not np.allclose(r @ r.T, np.eye(3), atol=1e-6) or np.linalg.det(r) < 0:
-        raise ValueError(f"rotation is not a proper rotation matrix: {r.tolist()}")
-    if np.allclose(r, np.eye(3), atol=1e-12):
-        return None
-    return r
 
 
 def rotate_equirect(
@@ -153,7 +46,7 @@ def rotate_equirect(
         uint8 (H, W, 3) BGR equirect (any channel count and cv2 dtype work).
     rotation:
         3x3 float matrix taking a levelled world direction to the direction in ``img``,
-        e.g. from :func:`stitching.rotation.pose_rotation`; None = no rotation.
+        e.g. from :func:`stitching.sphere.pose_rotation`; None = no rotation.
     out_width:
         Width of the result in px (None = the input width); height is ``out_width // 2``.
         Without a rotation, a smaller width is an INTER_AREA downscale; with one, the single

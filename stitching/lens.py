@@ -14,7 +14,7 @@ too: the recorded brightness is ``1 + vb R^2 + vc R^4 + vd R^6`` of the true one
 the distance from the circle centre over half the reference frame's diagonal.
 
 Each lens's orientation on the camera is a yaw/pitch/roll in degrees with the GPano signs of
-:func:`stitching.rotation.pose_rotation` (lens 0 conventionally yaw 0, lens 1 yaw 180).
+:func:`stitching.sphere.pose_rotation` (lens 0 conventionally yaw 0, lens 1 yaw 180).
 
 Built-in profiles live in ``config/lenses.toml`` (every figure there cites its source); the
 caller reads that text and hands it to :func:`parse_profiles`: nothing here opens a file.
@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from stitching.rotation import pose_rotation
+from stitching.sphere import pose_rotation
 
 Projection = Literal["equidistant", "equisolid", "stereographic", "orthographic"]
 

@@ -21,8 +21,18 @@ def test_settings_table_matches_the_settings_model() -> None:
         assert documented[name] == (default, field.description), name
 
 
-def test_ci_runs_exactly_the_readme_test_command() -> None:
+def _test_command() -> str:
     blocks = re.findall(r"```bash\n(.+?)\n```", README, re.S)
-    test_command = next(b for b in blocks if "pytest" in b)
+    return next(b for b in blocks if "pytest" in b)
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
-    assert test_command in ci.splitlines()
+    assert _test_command() in ci.splitlines()
+
+
+def test_the_test_command_lints_and_type_checks_every_product_package() -> None:
+    steps = [step.strip() for step in _test_command().split("&&")]
+    assert ".venv/bin/ruff check ." in steps
+    assert ".venv/bin/mypy config ingest stitching tiling workers" in steps
+    assert steps[-1] == ".venv/bin/pytest"  # the whole suite, after the linters

@@ -1,6 +1,15 @@
-"""Cube faces, the tile pyramid and JPEG encoding: pure array code, no I/O."""
+"""What is published from a stitched equirect, as arrays and bytes: pure code, no I/O.
 
-from tiling.cube import FACES, CubeProjector, direction_to_face, face_directions, face_maps
+- :mod:`tiling.cube`: equirect -> the six cube faces, remap maps cached per size, face and
+  rotation (the faces, their orientation and the sphere maths are
+  :mod:`stitching.sphere`'s, which this package imports; stitching never imports tiling).
+- :mod:`tiling.pyramid`: the face size, the levels of the tile pyramid, cutting tiles.
+- :mod:`tiling.encode`: in-memory JPEG encoding, the thumbnail and the cube preview strip.
+
+The pipeline in ``workers/`` encodes with these and uploads what they return.
+"""
+
+from tiling.cube import FACES, CubeProjector
 from tiling.encode import STRIP_ORDER, cube_strip, encode_jpeg, thumbnail
 from tiling.pyramid import Level, TileLayout, choose_layout, cut_tiles, face_levels
 
@@ -13,10 +22,7 @@ __all__ = [
     "choose_layout",
     "cube_strip",
     "cut_tiles",
-    "direction_to_face",
     "encode_jpeg",
-    "face_directions",
     "face_levels",
-    "face_maps",
     "thumbnail",
 ]

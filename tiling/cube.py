@@ -1,145 +1,27 @@
 """Equirect -> cube faces, with the remap maps cached per input size, face and rotation.
 
-Face orientation follows Hugin's nona and Pannellum's generate.py (verified in Pannellum,
-Marzipano and Photo Sphere Viewer). With a = 2(i + 0.5)/N - 1 for column i (left to right)
-and b = 2(j + 0.5)/N - 1 for row j (top to bottom), face pixel (j, i) looks along::
-
-    f: ( a, -b,  1)   b: (-a, -b, -1)   l: (-1, -b,  a)   r: ( 1, -b, -a)
-    u: ( a,  1,  b)   d: ( a, -1, -b)
-
-in world axes x right, y up, z forward: the top of ``u`` points backwards, the top of ``d``
-forwards. Continuous face coordinates put pixel (j, i)'s centre at (i + 0.5, j + 0.5).
+The faces, their orientation (Hugin's nona, Pannellum) and the maps from face pixels to
+equirect coordinates are :mod:`stitching.sphere`'s; this module renders and caches.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
-from stitching.equirect import (
+from stitching.sphere import (
+    FACES,
     as_rotation,
-    equirect_coords,
+    face_maps,
     fixed_point_maps,
     kernel_radius,
     remap_wrapped,
 )
 
-FACES = ("f", "b", "u", "d", "l", "r")
-
-# Rows: the world direction of +a (column axis), of +b (row axis) and of the face centre,
-# so the direction of (a, b) is (a, b, 1) @ basis.
-_BASIS: dict[str, np.ndarray] = {
-    "f": np.array([[1, 0, 0], [0, -1, 0], [0, 0, 1]], dtype=np.float64),
-    "b": np.array([[-1, 0, 0], [0, -1, 0], [0, 0, -1]], dtype=np.float64),
-    "u": np.array([[1, 0, 0], [0, 0, 1], [0, 1, 0]], dtype=np.float64),
-    "d": np.array([[1, 0, 0], [0, 0, -1], [0, -1, 0]], dtype=np.float64),
-    "l": np.array([[0, 0, 1], [0, -1, 0], [-1, 0, 0]], dtype=np.float64),
-    "r": np.array([[0, 0, -1], [0, -1, 0], [1, 0, 0]], dtype=np.float64),
-}
-
 _MapKey = tuple[int, int, int, str, tuple[float, ...] | None, int]
-
-
-def face_directions(face: str, size: int) -> np.ndarray:
-    """Unit view direction of every pixel centre of a cube face.
-
-    Parameters
-    ----------
-    face:
-        One of :data:`FACES`.
-    size:
-        Face side in px.
-
-    Returns
-    -------
-    np.ndarray
-        float32, shape (size, size, 3): [row, column] -> (x, y, z) world axes.
-
-    Raises
-    ------
-    ValueError
-        Unknown face or size < 1.
-    """
-    basis = _basis(face)
-    t = _face_axis(size)
-    a, b = np.meshgrid(t, t)
-    rays = np.stack([a, b, np.ones_like(a)], axis=-1) @ basis
-    rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
-    return rays.astype(np.float32)
-
-
-def direction_to_face(
-    direction: Sequence[float] | np.ndarray, size: int
-) -> tuple[str, float, float]:
-    """The cube face a direction falls on and where, in continuous face pixel coordinates.
-
-    Parameters
-    ----------
-    direction:
-        (x, y, z) in world axes, any non-zero length.
-    size:
-        Face side in px.
-
-    Returns
-    -------
-    tuple
-        ``(face, col, row)`` with col, row in [0, size]; pixel (j, i) spans
-        [i, i + 1) x [j, j + 1), so its centre is (i + 0.5, j + 0.5). Directions exactly
-        on an edge go to the first face in f, b, u, d, l, r order that contains them.
-
-    Raises
-    ------
-    ValueError
-        A zero or non-finite direction.
-    """
-    d = np.asarray(direction, dtype=np.float64).reshape(3)
-    if not np.all(np.isfinite(d)) or not np.any(d):
-        raise ValueError(f"direction must be finite and non-zero, got {d.tolist()}")
-    reach = np.abs(d).max()
-    for face in FACES:
-        a, b, out = _BASIS[face] @ d
-        if out > 0 and out >= reach * (1 - 1e-12):
-            return face, float((a / out + 1.0) * size / 2.0), float((b / out + 1.0) * size / 2.0)
-    raise AssertionError(f"no cube face contains {d.tolist()}")  # pragma: no cover
-
-
-def face_maps(
-    face: str, face_size: int, width: int, height: int, *, rotation: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Float source coordinates in a ``width`` x ``height`` equirect for every face pixel.
-
-    Parameters
-    ----------
-    rotation:
-        3x3 matrix taking a levelled world direction to the direction in the source
-        image (None = identity).
-
-    Returns
-    -------
-    tuple of np.ndarray
-        (col, row), float32 (face_size, face_size), cv2.remap convention (pixel centres
-        at integers), rows not clamped.
-
-    Raises
-    ------
-    ValueError
-        Unknown face, face_size < 1, or ``rotation`` not a rotation.
-    """
-    # The source direction is affine in (a, b): (a, b, 1) @ basis @ R.T, so build the three
-    # components from a row and a column vector instead of a full (N, N, 3) ray array.
-    m = _basis(face)
-    r = as_rotation(rotation)
-    if r is not None:
-        m = m @ r.T
-    m32 = m.astype(np.float32)
-    t = _face_axis(face_size).astype(np.float32)
-    a, b = t[None, :], t[:, None]
-    x, y, z = (a * m32[0, k] + (b * m32[1, k] + m32[2, k]) for k in range(3))
-    return equirect_coords(x, y, z, width, height)
 
 
 class CubeProjector:
@@ -182,12 +64,12 @@ class CubeProjector:
             uint8 (H, W, 3) BGR full-sphere equirect, W = 2H (any cv2 dtype and channel
             count work; the geometry uses W and H as given).
         face:
-            One of :data:`FACES`.
+            One of :data:`stitching.sphere.FACES`.
         face_size:
             Side of the result in px.
         rotation:
             3x3 float matrix taking a levelled world direction to the direction in the
-            SOURCE image (see :func:`stitching.rotation.pose_rotation`); None = identity.
+            SOURCE image (see :func:`stitching.sphere.pose_rotation`); None = identity.
         interpolation:
             cv2 flag: INTER_LINEAR (default), INTER_NEAREST, INTER_CUBIC or
             INTER_LANCZOS4.
@@ -218,7 +100,10 @@ class CubeProjector:
         rotation: np.ndarray | None = None,
         interpolation: int = cv2.INTER_LINEAR,
     ) -> dict[str, np.ndarray]:
-        """All six faces, keyed by the letters of :data:`FACES`; see :meth:`project_face`."""
+        """All six faces, keyed by the letters of :data:`stitching.sphere.FACES`.
+
+        See :meth:`project_face` for the parameters.
+        """
         return {
             face: self.project_face(
                 equirect, face, face_size, rotation=rotation, interpolation=interpolation
@@ -272,16 +157,3 @@ _YAW_QUARTERS = {"r": 1, "b": 2, "l": -1}
 def _can_shift(width: int) -> bool:
     """Whether shifted int16 columns stay exact: whole quarters, no overflow up to 1.5 W."""
     return width % 4 == 0 and width * 3 // 2 < np.iinfo(np.int16).max
-
-
-def _basis(face: str) -> np.ndarray:
-    try:
-        return _BASIS[face]
-    except KeyError:
-        raise ValueError(f"unknown cube face {face!r}; faces are {', '.join(FACES)}") from None
-
-
-def _face_axis(size: int) -> np.ndarray:
-    if size < 1:
-        raise ValueError(f"face size must be at least 1 px, got {size}")
-    return (np.arange(size, dtype=np.float64) + 0.5) * (2.0 / size) - 1.0

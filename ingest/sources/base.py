@@ -1,7 +1,7 @@
 """The Source interface, its health model, and the polling loop most sources share.
 
 A source finds captures somewhere (a watched folder, a share, a camera) and hands each to
-``deliver`` (``ingest.intake.Intake``) as a :class:`~ingest.watcher.Candidate`. Sources
+``deliver`` (``ingest.intake.Intake``) as a :class:`~ingest.candidates.Candidate`. Sources
 never hash for the ledger, never talk to Redis or storage: the callback does that, and its
 content-addressed ledger is what makes the same file seen twice, or on two sources, one
 capture.
@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from config.errors import ConfigError, InfrastructureError
+from ingest.candidates import Candidate
 from ingest.sources.grouping import Group, GroupFile, group_files
 from ingest.sources.spool import RemoteFile, Spool, SpooledFile
-from ingest.watcher import Candidate
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 Files are read in place by the intake, which hashes them and archives them to ``raw/`` from
 the same bytes before anything else happens, so no spool copy is needed. The inbox rules
-(single files at the root, capture folders complete by their ``capture.json``) and the
-overflow handling are those of :class:`ingest.watcher.InboxWatcher`.
+(single files at the root, capture folders complete by their ``capture.json``) are those of
+:mod:`ingest.candidates`, the overflow handling that of :class:`ingest.watcher.InboxWatcher`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
+from ingest.candidates import Candidate
 from ingest.sources.base import Deliver, Source, SourceHealth
-from ingest.watcher import Candidate, InboxWatcher
+from ingest.watcher import InboxWatcher
 
 
 class LocalSource(Source):

@@ -28,9 +28,9 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Final
 
 from config.errors import QuarantineError
+from ingest.candidates import Candidate
 from ingest.image import probe_image
 from ingest.sources.grouping import Group, GroupFile
-from ingest.watcher import Candidate
 
 if TYPE_CHECKING:
     from ingest.sources.base import Deliver

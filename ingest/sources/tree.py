@@ -6,15 +6,15 @@ import os
 import stat
 from pathlib import Path
 
+from ingest.candidates import is_ignored_name
 from ingest.sources.spool import RemoteFile, copy_file
-from ingest.watcher import is_ignored_name
 
 
 def list_tree(root: Path, *, prefix: str = "") -> list[RemoteFile]:
     """Every regular file below ``root``, as paths relative to it (behind ``prefix``).
 
     Hidden and partial-download names are skipped at every depth and symlinks are never
-    followed (the inbox rules of :mod:`ingest.watcher`). Raises OSError when ``root`` itself
+    followed (the inbox rules of :mod:`ingest.candidates`). Raises OSError when ``root`` itself
     cannot be listed; a sub-folder that vanishes meanwhile is skipped.
     """
     found: list[RemoteFile] = []

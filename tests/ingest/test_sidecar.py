@@ -85,6 +85,15 @@ def test_minimal_sidecar_with_bom() -> None:
     assert sidecar.capture_id is None and sidecar.files == [] and sidecar.position is None
 
 
+def test_site_and_scene_are_stored_lower_case(document: dict[str, Any]) -> None:
+    # The one naming rule (config.names): the site `panodock site add-floor North-Campus`
+    # registers is the site this capture is published into.
+    document["site"], document["scene"] = "North-Campus", "Room_2-14"
+    sidecar = _parse(document)
+    assert (sidecar.site, sidecar.scene) == ("north-campus", "room_2-14")
+    assert sidecar.building == "B", "building and floor are labels: their case is kept"
+
+
 def test_plan_position(document: dict[str, Any]) -> None:
     document["position"] = {"frame": "plan", "x": 812, "y": 440.5}
     assert _parse(document).position == PlanPosition(frame="plan", x=812.0, y=440.5)

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from config.errors import ConfigError
-from ingest.watcher import Candidate, InboxWatcher, is_ignored_name
+from ingest.candidates import Candidate, is_ignored_name
+from ingest.watcher import InboxWatcher
+from tests.support.waiting import wait_for
 
 # watchdog warns this when a new sub-folder's watch is added twice (its own race, harmless).
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
@@ -44,14 +46,6 @@ class Inbox:
         """Return after ``count`` more full rescans."""
         target = self.watcher.health().scans + count
         wait_for(lambda: self.watcher.health().scans >= target, timeout)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -278,27 +272,39 @@ def test_five_hundred_files_at_once_are_each_delivered_exactly_once(
 
 
 # Runs the watcher in a child process that the test freezes (SIGSTOP) while it floods the
-# kernel's inotify queue, so the overflow is real and certain, not a race.
+# kernel's inotify queue, so the overflow is real and certain, not a race. Two of the child's
+# threads report (the watcher's worker delivers, the main thread answers "health"): each line
+# goes out in one write under one lock, so lines never interleave.
 CHILD = """
-import json, sys
+import json, os, sys, threading
 from pathlib import Path
 from ingest.watcher import InboxWatcher
 
+out = threading.Lock()
+
+def say(**fields):
+    line = (json.dumps(fields) + "\\n").encode()
+    with out:
+        os.write(1, line)
+
 def deliver(candidate):
-    sizes = [path.stat().st_size for path in candidate.files]
-    print(json.dumps({"root": str(candidate.root), "sizes": sizes}), flush=True)
+    say(root=str(candidate.root), sizes=[path.stat().st_size for path in candidate.files])
 
 watcher = InboxWatcher(Path(sys.argv[1]), deliver, settle_seconds=0.3, rescan_seconds=3600)
 watcher.start()
-print(json.dumps({"started": True}), flush=True)
+say(started=True)
 for _ in sys.stdin:
-    print(json.dumps({"overflows": watcher.health().overflows}), flush=True)
+    say(overflows=watcher.health().overflows)
 watcher.stop()
 """
 
 
 class Child:
-    """The child watcher's JSON lines, read on a thread so waits can have a deadline."""
+    """The child watcher's JSON lines, read on a thread so waits can have a deadline.
+
+    A line that is not one JSON object is kept in :attr:`garbled` (and fails the wait that
+    is running) instead of killing the reader, so a broken line is reported, not a timeout.
+    """
 
     def __init__(self, inbox: Path) -> None:
         repo = Path(__file__).resolve().parents[2]
@@ -310,13 +316,29 @@ class Child:
             stdout=subprocess.PIPE,
             text=True,
         )
-        self.lines: list[dict[str, object]] = []
+        self._lock = threading.Lock()
+        self._lines: list[dict[str, object]] = []
+        self.garbled: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(json.loads(line))
+        for text in self.proc.stdout:
+            try:
+                line = json.loads(text)
+            except json.JSONDecodeError:
+                line = None
+            with self._lock:
+                if isinstance(line, dict):
+                    self._lines.append(line)
+                else:
+                    self.garbled.append(text)
+
+    @property
+    def lines(self) -> list[dict[str, object]]:
+        with self._lock:
+            assert not self.garbled, f"the child wrote lines that are not JSON: {self.garbled}"
+            return list(self._lines)
 
     def delivered(self) -> dict[str, object]:
         return {str(line["root"]): line["sizes"] for line in self.lines if "root" in line}
@@ -326,8 +348,10 @@ class Child:
         seen = len(self.lines)
         self.proc.stdin.write("health\n")
         self.proc.stdin.flush()
-        wait_for(lambda: any("overflows" in line for line in self.lines[seen:]))
-        return int(next(line["overflows"] for line in self.lines[seen:] if "overflows" in line))
+        wait_for(lambda: any("overflows" in line for line in self.lines[seen:]), 10.0, "health")
+        count = next(line["overflows"] for line in self.lines[seen:] if "overflows" in line)
+        assert isinstance(count, int)
+        return count
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -346,7 +370,8 @@ def test_inotify_queue_overflow_is_counted_and_lost_events_are_recovered(tmp_pat
         path.write_bytes(b"r")
     child = Child(inbox)
     try:
-        wait_for(lambda: len(child.delivered()) == 2, timeout=3.0)
+        # Deadlines, not sleeps: the child imports and starts slowly on a busy machine.
+        wait_for(lambda: len(child.delivered()) == 2, timeout=20.0, what="start-up deliveries")
         writer = (inbox / "held.jpg").open("wb")
         writer.write(b"h" * 100)
         writer.flush()
@@ -360,7 +385,7 @@ def test_inotify_queue_overflow_is_counted_and_lost_events_are_recovered(tmp_pat
         (inbox / "late.jpg").write_bytes(b"l" * 7)  # lost too; no periodic rescan will run
         os.kill(child.proc.pid, signal.SIGCONT)
 
-        wait_for(lambda: len(child.delivered()) == 4)
+        wait_for(lambda: len(child.delivered()) == 4, timeout=10.0, what="recovered deliveries")
         assert child.delivered()[str(inbox / "held.jpg")] == [100]
         assert child.delivered()[str(inbox / "late.jpg")] == [7]
         assert child.overflows() == 1

@@ -8,14 +8,20 @@ check the fit against a geometry they built, not against the fit itself.
 
 from __future__ import annotations
 
+import argparse
+import io
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
-from workers.cli.site import fit_record
+from workers.cli.site import add_site_commands, fit_record, run_site_command
+from workers.contract.keys import plan_key
+from workers.contract.site import ControlPoint, Floor, PlanImage, Site
 from workers.sites.geo import LocalFrame, fit_plan
-from workers.sites.registry import ControlPoint, Floor, PlanImage, Site, plan_key
+from workers.store.base import ObjectStore
 
 SITE = "campus"
 PLAN_W, PLAN_H = 1200, 800
@@ -23,6 +29,8 @@ SCALE = 20.0
 CENTRE = (600.0, 400.0)
 #: The iPhone 5 test file's GPS fix (tests/data/metadata/Apple_iPhone_5.exif-app1.bin).
 ORIGIN = (47.62716666666667, -122.33733333333333)
+#: Plan px of the control points the CLI tests register.
+GCP_SPOTS = [(100, 100), (1100, 120), (1080, 700), (150, 690), (600, 380), (400, 600)]
 
 
 def plan_to_local(x: float, y: float, north_deg: float) -> tuple[float, float]:
@@ -87,3 +95,31 @@ def plan_png(width: int = PLAN_W, height: int = PLAN_H) -> bytes:
     ok, buf = cv2.imencode(".png", img)
     assert ok
     return buf.tobytes()
+
+
+def run_cli(store: ObjectStore, *argv: str) -> tuple[int, str]:
+    """Run ``panodock site ...`` / ``panodock place ...``; the exit code and what it printed."""
+    parser = argparse.ArgumentParser(prog="panodock")
+    add_site_commands(parser.add_subparsers(dest="command", required=True))
+    out = io.StringIO()
+    code = run_site_command(parser.parse_args(list(argv)), None, store, out=out)
+    return code, out.getvalue()
+
+
+def gcp_args(north_deg: float, seed: int, outlier: int | None = None) -> list[str]:
+    """``--gcp`` arguments for :data:`GCP_SPOTS` with 2 px of noise (40 px more on ``outlier``)."""
+    rng = np.random.default_rng(seed)
+    args = []
+    for i, (x, y) in enumerate(GCP_SPOTS):
+        lat, lon = plan_latlon(x, y, north_deg)
+        nx, ny = np.array([x, y]) + rng.normal(0, 2.0, 2) + (40.0 if i == outlier else 0.0)
+        args += ["--gcp", f"p{i}={nx:.2f},{ny:.2f},{lat:.9f},{lon:.9f}"]
+    return args
+
+
+@pytest.fixture
+def plan_file(tmp_path: Path) -> Path:
+    """The synthetic floor plan as a PNG file, as a technician hands it to the CLI."""
+    path = tmp_path / "floor1.png"
+    path.write_bytes(plan_png())
+    return path

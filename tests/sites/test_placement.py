@@ -16,7 +16,8 @@ from config.errors import QuarantineError
 from ingest.metadata import read_metadata
 from ingest.sidecar import Sidecar, parse_sidecar
 from tests.sites.conftest import PLAN_H, SCALE, make_floor, make_site, plan_latlon
-from workers.sites.placement import Placement, RouteStop, interpolate_routes, place
+from workers.contract.tour import Placement
+from workers.sites.placement import RouteStop, interpolate_routes, place
 
 DATA = Path(__file__).parents[1] / "data" / "metadata"
 

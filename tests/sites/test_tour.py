@@ -13,17 +13,18 @@ import pytest
 
 from tests.sites.conftest import SITE, make_floor, make_site
 from workers.contract.keys import tour_key
-from workers.sites.placement import Placement, PlacementSource
-from workers.sites.registry import Site, update_site
-from workers.sites.tour import (
-    LinkOptions,
+from workers.contract.site import Site
+from workers.contract.tour import (
     LinkRequest,
+    Placement,
+    PlacementSource,
     Tour,
     TourEntry,
     TourPoi,
-    build_tour,
-    publish_scene_to_tour,
 )
+from workers.sites.registry import update_site
+from workers.sites.tour import LinkOptions, build_tour
+from workers.sites.tour_update import publish_scene_to_tour
 from workers.store.local import LocalStore
 
 OPTIONS = LinkOptions(k=4, max_distance_m=15.0, min_separation_deg=25.0, camera_height_m=1.6)

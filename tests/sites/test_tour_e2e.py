@@ -4,8 +4,8 @@ Two captures give plan positions, one local metres, one GPS in its sidecar, one 
 in EXIF, one nothing: 5 placed, 1 needing placement, links both ways, POIs, and every key
 the three viewer configs reference exists in the store.
 
-Needs the pipeline to call workers.sites.tour (see the integration notes of issue 5); until
-then tour.json is never written and this test fails at its first read.
+The captures go through the real pipeline in-process (tests/workers/helpers.Harness), whose
+last stage updates tour.json through workers.sites.tour_update.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from config.settings import Settings
 from tests.sites.conftest import PLAN_H, SCALE, SITE, make_floor, make_site, plan_latlon, plan_png
 from tests.workers.helpers import Harness, folder_candidate, write_folder
 from workers.contract.keys import tour_key
+from workers.contract.tour import Tour
 from workers.sites.registry import update_site
-from workers.sites.tour import Tour
 from workers.state.ledger import State
 
 

@@ -16,17 +16,16 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from stitching.equirect import (
-    equirect_coords,
-    fixed_point_maps,
-    remap_wrapped,
-    rotate_equirect,
-)
+from stitching.equirect import rotate_equirect
 from stitching.fisheye import Geometry, LensGeometry, geometry_for
+from stitching.flow import tile_shifts
 from stitching.frames import Frame
 from stitching.lens import Lens, LensProfile, projection_radius
-from stitching.quality import align_to, coverage, psnr, ssim, tile_shifts
-from stitching.rotation import pose_rotation
+from stitching.multishot.compose import compose
+from stitching.multishot.rig import rig_rotation
+from stitching.multishot.stitch import SEAM_MEGAPIX
+from stitching.sphere import equirect_coords, fixed_point_maps, pose_rotation, remap_wrapped
+from tests.stitching.metrics import align_to, coverage, psnr, ssim
 
 GAMMA = 2.2
 
@@ -287,14 +286,12 @@ def multishot_ceiling(
 ) -> np.ndarray:
     """The views of :func:`render_views` put back with their TRUE focal length and poses,
     through the stitcher's own composer: what a perfect pose estimate would score."""
-    from stitching.multishot import SEAM_MEGAPIX, _compose, _rig_rotation
-
     w, h = size
     f = (w / 2) / math.tan(math.radians(hfov_deg) / 2)
     k = np.array([[f, 0.0, w / 2], [0.0, f, h / 2], [0.0, 0.0, 1.0]])
-    rotations = [_rig_rotation(yaw, pitch) for yaw, pitch in poses]
+    rotations = [rig_rotation(yaw, pitch) for yaw, pitch in poses]
     seam_scale = min(1.0, math.sqrt(SEAM_MEGAPIX * 1e6 / (w * h)))
-    out, _ = _compose(
+    out, _ = compose(
         [fr.image for fr in frames], [k] * len(frames), rotations, width, -math.pi, seam_scale
     )
     return out

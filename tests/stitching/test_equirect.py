@@ -8,7 +8,7 @@ import pytest
 
 from config.errors import QuarantineError
 from stitching.equirect import CroppedArea, place_cropped, rotate_equirect, validate_area
-from stitching.rotation import pose_rotation
+from stitching.sphere import pose_rotation
 from tiling.cube import FACES, CubeProjector
 
 

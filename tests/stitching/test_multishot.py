@@ -10,7 +10,8 @@ import pytest
 
 from config.errors import CaptureError
 from stitching.frames import Frame
-from stitching.multishot import _neighbours, stitch_frames
+from stitching.multishot import stitch_frames
+from stitching.multishot.matching import neighbour_mask
 from tests.stitching.harness import footprint, render_views, score
 
 DATA = Path(__file__).parent.parent / "data" / "stitching"
@@ -36,7 +37,7 @@ def test_one_row_uses_every_frame_and_covers_its_footprint(one_row, one_row_resu
     assert one_row_result.frames_unplaced == []
     s = score(one_row_result.equirect, pano, width=1024, within=footprint(poses, HFOV, SIZE, 1024))
     assert s.coverage == pytest.approx(1.0, abs=1e-3)
-    # The target; measured 33.7 dB here (tests/bench_stitching.py: full size).
+    # The target; measured 33.7 dB here (tests/bench/stitching.py: full size).
     assert s.psnr_db >= 32.8, s
 
 
@@ -147,7 +148,7 @@ def test_a_programme_the_matched_frames_do_not_follow_places_nothing(three_rows)
 
 
 def test_a_known_programme_matches_only_positions_that_can_overlap() -> None:
-    ring = _neighbours([(30.0 * k, 0.0) for k in range(12)])
+    ring = neighbour_mask([(30.0 * k, 0.0) for k in range(12)])
     assert (ring == ring.T).all() and not ring.diagonal().any()
     # Two positions either side, across the wrap too: 24 pairs instead of 66.
     assert [int(j) for j in np.flatnonzero(ring[0])] == [1, 2, 10, 11]

@@ -25,7 +25,7 @@ from stitching.privacy import (
     blur_faces,
     rotate_region,
 )
-from stitching.rotation import pose_rotation
+from stitching.sphere import pose_rotation
 
 FACES_DIR = Path(__file__).parent.parent / "data" / "faces"
 WIDTH = 2048

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.settings import Settings
+from ingest.candidates import Candidate
 from ingest.intake import Intake
-from ingest.watcher import Candidate
 from workers.contract.keys import SceneKeys, current_key
 from workers.contract.scene import CurrentPointer, SceneManifest
 from workers.queue.actors import App

@@ -6,7 +6,10 @@ import pytest
 import redis
 
 from workers.state.ledger import (
+    FINAL,
     SEEN_PERIOD_SECONDS,
+    UNFINISHED,
+    UNQUEUED,
     Capture,
     CaptureNotFound,
     Ledger,
@@ -105,3 +108,32 @@ def test_file_fingerprints_are_kept_while_looked_up_and_forgotten_after(redis_ur
     assert ledger.seen("old.jpg|3|1") == "cap-old"
     assert client.hget("fp-test:seen:1002", "old.jpg|3|1") == b"cap-old"
     assert 0 < client.ttl("fp-test:seen") <= 2 * SEEN_PERIOD_SECONDS
+
+
+def test_the_state_sets_split_every_state_once() -> None:
+    assert FINAL | UNFINISHED == set(State) and not FINAL & UNFINISHED
+    assert UNQUEUED < UNFINISHED
+
+
+def test_history_events_say_what_they_record(ledger: Ledger) -> None:
+    cap = _capture()
+    ledger.create(cap)
+    ledger.transition(cap.id, State.PROCESSING, stage="tiles")
+    ledger.note(cap.id, "version 1f4b was complete already")
+    ledger.note_retry(cap.id, attempt=1, error="StoreError", detail="attempt 1 failed")
+    ledger.transition(cap.id, State.FAILED, reason="gave up", error="StoreError")
+    events = ledger.history(cap.id)
+    assert [(e.kind, e.state, e.stage) for e in events] == [
+        ("state", State.RECEIVED, None),
+        ("state", State.PROCESSING, "tiles"),
+        ("note", State.PROCESSING, "tiles"),
+        ("retry", State.PROCESSING, "tiles"),
+        ("state", State.FAILED, None),
+    ]
+    assert (events[3].attempt, events[3].error) == (1, "StoreError")
+    assert events[4].error == "StoreError" and events[4].detail == "gave up"
+    # An event written before kinds existed reads as a change of state.
+    ledger.client.rpush(
+        f"{ledger.ns}:history:{cap.id}", '{"at": "2026-01-01T00:00:00Z", "state": "failed"}'
+    )
+    assert ledger.history(cap.id)[-1].kind == "state"

@@ -22,8 +22,8 @@ from tests.workers.helpers import (
     write_folder,
 )
 from workers.contract.keys import raw_key
-from workers.pipeline.core import Pipeline
 from workers.pipeline.render import iter_tile_keys
+from workers.pipeline.stages import publish
 from workers.state.ledger import State
 
 
@@ -100,7 +100,7 @@ def test_a_crash_before_the_pointer_swap_is_finished_by_the_retry(
         raise Killed
 
     with monkeypatch.context() as patch:
-        patch.setattr(Pipeline, "_swap_pointer", die)
+        patch.setattr(publish, "swap_pointer", die)
         with pytest.raises(Killed):
             harness.drain()
     capture = harness.app.ledger.get(capture_id)
@@ -222,7 +222,8 @@ def test_infrastructure_failures_are_retried_then_reported(
         harness.drain()
     capture = harness.app.ledger.get(capture_id)
     assert capture.state == State.PROCESSING
-    assert "will retry" in (harness.app.ledger.history(capture_id)[-1].detail or "")
+    last = harness.app.ledger.history(capture_id)[-1]
+    assert (last.kind, last.attempt, last.error) == ("retry", 1, "StoreError"), last
     harness.app._process_capture(capture_id)  # dramatiq's retry
     harness.published(capture_id)
 

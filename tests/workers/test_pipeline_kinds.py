@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from config.settings import Settings
-from stitching.quality import psnr
 from tests.stitching.harness import render_views
+from tests.stitching.metrics import psnr
 from tests.support.data import stitch_builtin
 from tests.workers.helpers import Harness, folder_candidate, write_folder
 from workers.contract.scene import SceneManifest

@@ -112,7 +112,7 @@ def test_manual_regions_from_the_sidecar_are_blurred(
 def test_an_operator_adds_a_region_and_the_scene_is_republished(
     harness: Harness, tmp_path: Path, small_pano_jpeg: bytes
 ) -> None:
-    from workers.cli.main import _blur
+    from workers.cli.captures import blur as _blur
 
     (tmp_path / "lab.jpg").write_bytes(small_pano_jpeg)
     capture_id = harness.ingest(file_candidate(tmp_path / "lab.jpg"))

@@ -17,8 +17,8 @@ from tests.conftest import jpeg_bytes, s3_settings_for
 from tests.support.seaweed import SeaweedS3
 from tests.workers.helpers import Harness, file_candidate, folder_candidate, write_folder
 from workers.contract.keys import SceneKeys
-from workers.pipeline.core import Pipeline
 from workers.pipeline.render import iter_tile_keys
+from workers.pipeline.runner import Pipeline
 from workers.state.ledger import State
 from workers.store.factory import make_store
 
@@ -52,9 +52,10 @@ def test_two_workers_racing_on_one_scene_leave_one_consistent_version(
     # Two worker processes got the same message (at-least-once): each has its own client.
     pipelines = [
         Pipeline(
+            s3_settings,
             store=make_store(s3_settings),
             ledger=harness.app.ledger,
-            render=harness.app.pipeline.render,
+            inputs=harness.app.pipeline.inputs,
         )
         for _ in range(2)
     ]

@@ -5,6 +5,11 @@ control point must lie on it, and the fit's leave-one-out error must be within t
 (``--max-loo-m``, metres on the floor, converted with the declared scale); otherwise it
 prints why, naming the worst point, and exits 1. Exit codes follow ``panodock``: 0 ok,
 1 refused or failed, 2 bad usage.
+
+Site and scene names typed here follow the one naming rule (:mod:`config.names`): they are
+lower-cased, so ``panodock site add-floor North-Campus ...`` registers
+``sites/north-campus/``, the site a capture whose sidecar says ``"site": "North-Campus"``
+is published into; a line says so when the typed name is not the stored one.
 """
 
 from __future__ import annotations
@@ -18,21 +23,14 @@ import numpy as np
 from pydantic import ValidationError
 
 from config.errors import PanodockError
+from config.names import canonical
 from ingest.image import probe_image
-from workers.contract.keys import tour_key
-from workers.sites.geo import LocalFrame, PlanFit, accept_fit, fit_plan
-from workers.sites.registry import (
-    ControlPoint,
-    FitRecord,
-    Floor,
-    PlanImage,
-    Site,
-    floor_ref,
-    load_site,
-    plan_key,
-    update_site,
-)
-from workers.sites.tour import Tour, place_scene_by_hand, rebuild_tour
+from workers.contract.keys import floor_ref, plan_key, site_key, tour_key
+from workers.contract.site import Building, ControlPoint, FitRecord, Floor, PlanImage, Site
+from workers.contract.tour import Tour
+from workers.sites.geo import LocalFrame, PlanFit, accept_fit, fit_plan, wrap_deg
+from workers.sites.registry import load_site, update_site
+from workers.sites.tour_update import place_scene_by_hand, rebuild_tour
 from workers.store.base import ObjectStore, content_type_for
 
 DEFAULT_MAX_LOO_M = 1.0
@@ -101,17 +99,39 @@ def run_site_command(
     """Run ``site ...`` or ``place``; returns the exit code. ``settings`` is unused so far."""
     stream = out or sys.stdout
     try:
+        site = stored_name("site", args.site, stream)
         if args.command == "place":
-            return _place(args, store, stream)
+            return _place(args, site, store, stream)
         if args.site_command == "add-floor":
-            return _add_floor(args, store, stream)
-        return _show(args.site, store, stream)
+            return _add_floor(args, site, store, stream)
+        return _show(site, args.site, store, stream)
     except (PanodockError, ValidationError, ValueError) as exc:
         print(f"panodock: {exc}", file=sys.stderr)
         return 1
 
 
-def _add_floor(args: argparse.Namespace, store: ObjectStore, out: TextIO) -> int:
+def stored_name(kind: str, typed: str, out: TextIO) -> str:
+    """The slug a site or scene name typed on the command line is stored as.
+
+    Prints one line to ``out`` when it differs from what was typed (``North-Campus`` is
+    stored as ``north-campus``).
+
+    Raises
+    ------
+    ValueError
+        ``typed`` is not a name (only letters, digits, ``-`` and ``_``); the message names it.
+    """
+    try:
+        stored = canonical(typed)
+    except ValueError as exc:
+        raise ValueError(f"{kind} {typed!r}: {exc}") from None
+    if stored != typed:
+        print(f"{kind} {typed} is stored as {stored} (names are lower-case)", file=out)
+    return stored
+
+
+def _add_floor(args: argparse.Namespace, site: str, store: ObjectStore, out: TextIO) -> int:
+    Building(id=args.building)  # refuse a bad building id before anything is stored
     data = args.plan.read_bytes()
     info = probe_image(data, name=args.plan.name)
     points = [_control_point(text, i) for i, text in enumerate(args.gcp)]
@@ -133,7 +153,7 @@ def _add_floor(args: argparse.Namespace, store: ObjectStore, out: TextIO) -> int
     if args.local_origin:
         ox, oy = (float(v) for v in args.local_origin.split(","))
         origin = (ox, oy)
-    key = plan_key(args.site, args.building, args.floor, _SUFFIXES[info.format])
+    key = plan_key(site, args.building, args.floor, _SUFFIXES[info.format])
     floor = Floor(
         id=args.floor,
         name=args.name,
@@ -145,11 +165,11 @@ def _add_floor(args: argparse.Namespace, store: ObjectStore, out: TextIO) -> int
         fit=fit,
     )
     store.put(key, data, content_type=content_type_for(key))
-    update_site(store, args.site, lambda site: site.with_floor(args.building, floor))
-    if store.exists(tour_key(args.site)):
-        rebuild_tour(store, args.site)
+    update_site(store, site, lambda registry: registry.with_floor(args.building, floor))
+    if store.exists(tour_key(site)):
+        rebuild_tour(store, site)
     print(
-        f"floor {floor_ref(args.building, args.floor)} of site {args.site} saved; plan at {key}",
+        f"floor {floor_ref(args.building, args.floor)} of site {site} saved; plan at {key}",
         file=out,
     )
     return 0
@@ -182,7 +202,7 @@ def _fit(points: list[ControlPoint], args: argparse.Namespace, out: TextIO) -> F
             file=out,
         )
         return None
-    north_gap = abs((fit.north_offset_deg - args.north + 180.0) % 360.0 - 180.0)
+    north_gap = abs(wrap_deg(fit.north_offset_deg - args.north))
     if north_gap > NORTH_TOLERANCE_DEG:
         print(
             f"warning: the control points put north at {fit.north_offset_deg:.1f}°, "
@@ -232,10 +252,17 @@ def _print_fit(fit: PlanFit, out: TextIO) -> None:
     )
 
 
-def _show(site_id: str, store: ObjectStore, out: TextIO) -> int:
+def _show(site_id: str, typed: str, store: ObjectStore, out: TextIO) -> int:
     site = load_site(store, site_id)
     if site is None:
         print(f"site {site_id} has no registry (panodock site add-floor {site_id} ...)", file=out)
+        if typed != site_id and store.exists(site_key(typed)):
+            # Registered before names were lower-cased: no capture ever found it.
+            print(
+                f"an older registry is stored under sites/{typed}/, where no capture looks; "
+                f"register its floors again (panodock site add-floor {site_id} ...)",
+                file=out,
+            )
         return 1
     _print_site(site, out)
     if store.exists(tour_key(site_id)):
@@ -272,14 +299,15 @@ def _print_site(site: Site, out: TextIO) -> None:
             )
 
 
-def _place(args: argparse.Namespace, store: ObjectStore, out: TextIO) -> int:
+def _place(args: argparse.Namespace, site: str, store: ObjectStore, out: TextIO) -> int:
     x, y = args.plan
-    tour = place_scene_by_hand(store, args.site, args.scene, x, y, args.heading, floor=args.floor)
-    scene = next(s for s in tour.scenes if s.scene == args.scene)
-    links = [link.target for link in tour.links if link.source == args.scene]
+    name = stored_name("scene", args.scene, out)
+    tour = place_scene_by_hand(store, site, name, x, y, args.heading, floor=args.floor)
+    scene = next(s for s in tour.scenes if s.scene == name)
+    links = [link.target for link in tour.links if link.source == name]
     heading = f", heading {scene.heading_deg:.1f}°" if scene.heading_deg is not None else ""
     print(
-        f"{args.scene} placed at ({x:g}, {y:g}) on {scene.position.floor}{heading}; "
+        f"{name} placed at ({x:g}, {y:g}) on {scene.position.floor}{heading}; "
         f"links to {', '.join(links) or 'nothing yet'}",
         file=out,
     )

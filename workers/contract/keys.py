@@ -8,11 +8,21 @@
         preview.jpg thumb.jpg equirect.jpg scene.json
     scenes/<site>/<scene>/current.json           pointer to the live version, written last
     sites/<site>/tour.json                       site index
+    sites/<site>/site.json                       site registry (buildings, floors, fits)
+    sites/<site>/plans/<building>/<floor>.<ext>  the floor plans the registry names
+    schemas/<name>.schema.json                   JSON Schemas of the published documents
+
+``<site>`` and ``<scene>`` are slugs (:mod:`config.names`: lower-case); building and floor
+ids keep their case. Everything under :data:`PUBLIC_PREFIXES` is world-readable.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
+
+#: Prefixes anyone may read (the viewers); everything else, ``raw/`` above all, is private.
+PUBLIC_PREFIXES: Final = ("scenes/", "sites/", "schemas/")
 
 
 def raw_key(sha256: str, name: str) -> str:
@@ -33,6 +43,26 @@ def current_key(site: str, scene: str) -> str:
 def tour_key(site: str) -> str:
     """Key of a site's tour index."""
     return f"sites/{site}/tour.json"
+
+
+def site_key(site: str) -> str:
+    """Key of a site's registry."""
+    return f"sites/{site}/site.json"
+
+
+def plan_key(site: str, building: str, floor: str, suffix: str) -> str:
+    """Key of a floor's plan image; ``suffix`` like ``.png``."""
+    return f"sites/{site}/plans/{building}/{floor}{suffix}"
+
+
+def floor_ref(building: str, floor: str) -> str:
+    """The id a tour uses for a floor: ``<building>/<floor>`` (not a key of its own)."""
+    return f"{building}/{floor}"
+
+
+def schema_key(name: str) -> str:
+    """Key of a published JSON Schema; ``name`` like ``scene.schema.json``."""
+    return f"schemas/{name}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,18 +1,10 @@
 """The published contract with viewers: ``scene.json`` and ``current.json``.
 
-Paths inside the viewer configs are object keys relative to the bucket root (e.g.
-``scenes/campus/lobby-3f2a/9c1e…/tiles``); a front end prefixes them with its public bucket
-URL. One tile set serves all three viewers (BRIEF.md, "Verified in a real browser"):
-
-- Pannellum ``multires``: ``path "/%l/%s/%y/%x"``, level 1 = one tile per face.
-- Marzipano ``CubeGeometry``: levels smallest first with a first ``fallbackOnly`` level
-  served by the 256 px cube preview strip ``preview.jpg`` (faces b, d, f, l, r, u top to
-  bottom, the Marzipano Tool's layout), so Marzipano's 0-based ``{z}`` lines up with our level
-  numbers. That level claims 256 px, or the tile size halved until at most 256 (160 for
-  640 px tiles), because each Marzipano level must be a multiple of the one before.
-- Photo Sphere Viewer ``CubemapTilesAdapter``: ``levels [{faceSize, nbTiles}]``, its 0-based
-  level + 1 is ours, faces left/front/right/back/top/bottom are l/f/r/b/u/d, and
-  ``flipTopBottom: true`` is required with this face orientation.
+A scene version is immutable: its tiles, previews and ``scene.json`` live under the version
+prefix of :class:`workers.contract.keys.SceneKeys` and never change; ``current.json`` says
+which version is live and is the only object a reader follows. The ready-made viewer
+configs that ``scene.json`` carries (``viewers``) are built by
+:func:`workers.contract.viewers.viewer_configs`.
 """
 
 from __future__ import annotations
@@ -22,13 +14,8 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field
 
-from workers.contract.keys import SceneKeys
-
 SCENE_SCHEMA: Final = "panodock.scene/1"
 CURRENT_SCHEMA: Final = "panodock.current/1"
-
-#: Photo Sphere Viewer's face names -> ours.
-PSV_FACES = {"left": "l", "front": "f", "right": "r", "back": "b", "top": "u", "bottom": "d"}
 
 
 class TileLevel(BaseModel):
@@ -152,48 +139,3 @@ class CurrentPointer(BaseModel):
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True, indent=2).encode()
-
-
-def viewer_configs(keys: SceneKeys, tiles: TileSet, heading_deg: float | None) -> dict[str, Any]:
-    """Ready-made configs for Pannellum, Marzipano and Photo Sphere Viewer."""
-    north = heading_deg or 0.0
-    pannellum = {
-        "type": "multires",
-        "multiRes": {
-            "basePath": keys.tiles,
-            "path": "/%l/%s/%y/%x",
-            "extension": "jpg",
-            "tileResolution": tiles.tile_size,
-            "maxLevel": len(tiles.levels),
-            "cubeResolution": tiles.face_size,
-        },
-        "northOffset": north,
-    }
-    # Marzipano wants every level a multiple of the one before: with 640 px tiles a 256 px
-    # preview level fails ("Level width must be multiple of parent level: 640 vs. 256" in
-    # Chromium). The strip is cropped by fractions, so the level may claim a smaller size.
-    preview = tiles.tile_size
-    while preview > 256 and preview % 2 == 0:
-        preview //= 2
-    marzipano = {
-        "geometry": "cube",
-        "urlTemplate": f"{keys.tiles}/{{z}}/{{f}}/{{y}}/{{x}}.jpg",
-        "cubeMapPreviewUrl": keys.preview,
-        "levels": [{"tileSize": preview, "size": preview, "fallbackOnly": True}]
-        + [{"tileSize": tiles.tile_size, "size": lv.size} for lv in tiles.levels],
-        "faceSize": tiles.face_size,
-        "northOffset": north,
-    }
-    psv = {
-        "adapter": "CubemapTilesAdapter",
-        "panorama": {
-            "levels": [{"faceSize": lv.size, "nbTiles": lv.tiles} for lv in tiles.levels],
-            "tileUrlTemplate": f"{keys.tiles}/{{level}}/{{face}}/{{row}}/{{col}}.jpg",
-            "levelOffset": 1,
-            "faces": PSV_FACES,
-            "flipTopBottom": True,
-        },
-        "sphereCorrection": {"pan": 0},
-        "northOffset": north,
-    }
-    return {"pannellum": pannellum, "marzipano": marzipano, "photo_sphere_viewer": psv}

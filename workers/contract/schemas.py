@@ -1,8 +1,9 @@
 """JSON Schemas of the documents panodock reads and publishes, generated from the models.
 
 The committed files in ``workers/contract/schemas/`` are what front-end teams and capture-app
-authors build against (and what is published under ``schemas/`` in the bucket); a test checks they
-equal what the models generate. After changing a model, regenerate them::
+authors build against (and what is published under ``schemas/`` in the bucket,
+:func:`workers.contract.keys.schema_key`); a test checks they equal what the models generate.
+After changing a model, regenerate them from the repository root::
 
     python -m workers.contract.schemas
 
@@ -16,17 +17,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ingest.sidecar import Sidecar
+from workers.contract.scene import SceneManifest
+from workers.contract.site import Site
+from workers.contract.tour import LinkRequest, Tour
+
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 
 
 def generate_schemas() -> dict[str, dict[str, Any]]:
     """File name -> JSON Schema of the sidecar, site registry, scene manifest and tour."""
-    # Local imports: config is imported by everything, these models import much of panodock.
-    from ingest.sidecar import Sidecar
-    from workers.contract.scene import SceneManifest
-    from workers.sites.registry import Site
-    from workers.sites.tour import LinkRequest, Tour
-
     sidecar = Sidecar.model_json_schema(by_alias=True)
     links = LinkRequest.model_json_schema()
     sidecar.setdefault("$defs", {})["LinkRequest"] = links
@@ -59,11 +59,11 @@ def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
     return written
 
 
-if __name__ == "__main__":
-    for written_path in write_schemas():
-        print(written_path)
-
-
 def schema_files() -> dict[str, Path]:
     """The committed schema files by name (what panodock publishes under ``schemas/``)."""
     return {path.name: path for path in sorted(SCHEMA_DIR.glob("*.schema.json"))}
+
+
+if __name__ == "__main__":
+    for written_path in write_schemas():
+        print(written_path)

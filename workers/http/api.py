@@ -37,6 +37,7 @@ from fastapi.responses import Response
 from config.errors import ConfigError, ObjectNotFound
 from config.settings import Settings
 from workers.contract.keys import current_key, tour_key
+from workers.contract.tour import Tour
 from workers.http.pages import web_router
 from workers.ops.bulk import republish_scene
 from workers.ops.metrics import CONTENT_TYPE, PanodockCollector, exposition
@@ -50,9 +51,8 @@ from workers.ops.status import (
     worker_rows,
 )
 from workers.queue.actors import App
-from workers.queue.broker import QUEUE
+from workers.queue.broker import PROCESS_CAPTURE, QUEUE
 from workers.queue.deadletters import DeadJob, requeue_dead
-from workers.sites.tour import Tour
 from workers.state.ledger import Capture, CaptureNotFound, State
 from workers.store.base import ObjectStore
 from workers.store.factory import make_store
@@ -90,7 +90,7 @@ def requeue_dead_captures(app: App) -> list[DeadJob]:
     """Put every dead-lettered job back on the queue and its capture back to queued."""
     jobs = requeue_dead(app.broker, QUEUE)
     for job in jobs:
-        if job.actor != "process_capture" or not job.args:
+        if job.actor != PROCESS_CAPTURE or not job.args:
             continue
         try:
             app.ledger.transition(

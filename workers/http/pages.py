@@ -25,11 +25,9 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from config.errors import ObjectNotFound
+from workers.contract.keys import PUBLIC_PREFIXES
 from workers.http.viewer_assets import VENDOR_FILES
 from workers.store.base import ObjectStore, content_type_for
-
-#: Key prefixes a viewer may read; everything else in the bucket is private.
-PUBLIC_PREFIXES: Final = ("scenes/", "sites/", "schemas/")
 
 _STATIC_TYPES: Final = {
     ".html": "text/html; charset=utf-8",

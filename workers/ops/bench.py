@@ -102,8 +102,8 @@ def _stage_times(ledger: Ledger, capture_id: str) -> dict[str, float]:
 
 def run_bench(*, width: int, runs: int, settings: Settings, source: Path | None = None) -> str:
     """Run the benchmark and return the table (see module docstring)."""
+    from ingest.candidates import Candidate
     from ingest.intake import Intake
-    from ingest.watcher import Candidate
     from workers.queue.broker import redis_client
     from workers.service.redis_server import RedisServer, free_port
     from workers.state.ledger import Ledger

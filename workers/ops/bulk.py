@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from config.errors import ConfigError, ObjectNotFound
+from ingest.candidates import Candidate
 from ingest.intake import Intake
 from ingest.sources.share import ShareSource
-from ingest.watcher import Candidate
 from workers.contract.keys import current_key
 from workers.contract.scene import CurrentPointer
 from workers.queue.actors import App

@@ -49,10 +49,12 @@ def _current_capture() -> str | None:
         return found
     try:
         from dramatiq.middleware import CurrentMessage
+
+        from workers.queue.broker import PROCESS_CAPTURE
     except ImportError:  # pragma: no cover - dramatiq is a dependency
         return None
     message = CurrentMessage.get_current_message()
-    if message is not None and message.actor_name == "process_capture" and message.args:
+    if message is not None and message.actor_name == PROCESS_CAPTURE and message.args:
         return str(message.args[0])
     return None
 

@@ -221,7 +221,7 @@ def activity(
                 per_minute[min(slot, minutes - 1)] += 1
             elif event.state in (State.FAILED, State.QUARANTINED) and entered:
                 failed += 1
-            if event.detail and "will retry" in event.detail:
+            if event.kind == "retry":
                 retries += 1
             if event.state == State.PROCESSING and event.stage and following is not None:
                 spent = (following.at - event.at).total_seconds()

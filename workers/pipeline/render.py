@@ -1,15 +1,17 @@
-"""Turn one decoded equirect into a published scene version in an object store.
+"""Turn one decoded equirect into the tiles and previews of a scene version in a store.
 
-This is the heavy half of the pipeline, kept free of Redis so the benchmark can time it
-alone: project the six cube faces (levelling folded into the remap), cut every level into
-tiles, write them with bounded concurrency, then the previews, then ``scene.json`` — which
-is written last, so its presence means the version is complete.
+This is the heavy half of the pipeline, kept free of Redis and the ledger so the benchmark
+can time it alone: project the six cube faces (levelling folded into the remap), cut every
+level into tiles and write them with bounded concurrency (the tiles stage), then the
+previews (the previews stage). ``scene.json`` is written after both by the publish stage,
+so its presence means the version is complete.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,15 +31,25 @@ IN_FLIGHT_PER_THREAD = 2
 
 
 @dataclass(slots=True)
-class RenderResult:
-    """What was written for one scene version (the manifest is written by the caller)."""
+class RenderedTiles:
+    """The tile set written for one scene version."""
 
-    tiles: TileSet
+    tileset: TileSet
+    #: Each face at the one-tile level (z=1), from which the preview strip is cut.
+    smallest: dict[str, np.ndarray]
+    written: int = 0
+    nbytes: int = 0
+
+
+@dataclass(slots=True)
+class RenderedPreviews:
+    """The preview strip, thumbnail and equirect master written for one scene version."""
+
     preview: ImageRef
     thumb: ImageRef
     equirect: ImageRef
-    tiles_written: int = 0
-    bytes_written: int = 0
+    written: int = 0
+    nbytes: int = 0
 
 
 @dataclass(slots=True)
@@ -68,6 +80,90 @@ class _Uploader:
         self._drain()
 
 
+@contextmanager
+def _uploads(store: ObjectStore, threads: int) -> Iterator[_Uploader]:
+    with ThreadPoolExecutor(threads, thread_name_prefix="upload") as pool:
+        yield _Uploader(store, pool, limit=max(4, IN_FLIGHT_PER_THREAD * threads))
+
+
+def render_tiles(
+    equirect: np.ndarray,
+    *,
+    store: ObjectStore,
+    keys: SceneKeys,
+    layout: TileLayout,
+    projector: CubeProjector,
+    rotation: np.ndarray | None,
+    quality: int,
+    threads: int = 2,
+) -> RenderedTiles:
+    """Project the six cube faces, cut every level into tiles and write them.
+
+    Parameters
+    ----------
+    equirect:
+        uint8 (H, W, 3) BGR full-sphere equirect, W = 2H.
+    rotation:
+        3x3 matrix taking a levelled direction to the source image's (None = level already).
+
+    Raises
+    ------
+    config.errors.StoreError
+        A write failed; nothing is published (no scene.json yet), so a retry is safe.
+    """
+    smallest: dict[str, np.ndarray] = {}
+    with _uploads(store, threads) as uploader:
+        for face in FACES:
+            face_img = projector.project_face(equirect, face, layout.face_size, rotation=rotation)
+            for level, img in face_levels(face_img, layout):
+                for y, x, tile in cut_tiles(img, layout.tile_size):
+                    uploader.submit(keys.tile(level.z, face, y, x), tile, quality)
+                if level.z == 1:
+                    smallest[face] = img
+        uploader.finish()
+    levels = [TileLevel(z=lv.z, size=lv.size, tiles=lv.tiles) for lv in layout.levels]
+    tileset = TileSet(
+        tile_size=layout.tile_size,
+        face_size=layout.face_size,
+        faces=list(FACES),
+        levels=levels,
+        count=6 * sum(lv.tiles**2 for lv in levels),
+    )
+    return RenderedTiles(tileset, smallest, written=uploader.count, nbytes=uploader.nbytes)
+
+
+def render_previews(
+    equirect: np.ndarray,
+    smallest: dict[str, np.ndarray],
+    *,
+    store: ObjectStore,
+    keys: SceneKeys,
+    rotation: np.ndarray | None,
+    quality: int,
+    equirect_max_width: int,
+    threads: int = 2,
+) -> RenderedPreviews:
+    """Write the equirect master (levelled, capped in width), its thumbnail and the strip.
+
+    ``smallest`` is :attr:`RenderedTiles.smallest`, the faces the strip is made of. Raises
+    :class:`config.errors.StoreError` as :func:`render_tiles` does.
+    """
+    master = _master(equirect, rotation, equirect_max_width)
+    thumb = thumbnail(master, THUMB_WIDTH)
+    strip = cube_strip(smallest, PREVIEW_FACE)
+    with _uploads(store, threads) as uploader:
+        for key, img in ((keys.equirect, master), (keys.thumb, thumb), (keys.preview, strip)):
+            uploader.submit(key, img, quality)
+        uploader.finish()
+    return RenderedPreviews(
+        preview=_ref(keys.preview, strip),
+        thumb=_ref(keys.thumb, thumb),
+        equirect=_ref(keys.equirect, master),
+        written=uploader.count,
+        nbytes=uploader.nbytes,
+    )
+
+
 def render_scene(
     equirect: np.ndarray,
     *,
@@ -78,63 +174,18 @@ def render_scene(
     rotation: np.ndarray | None,
     quality: int,
     equirect_max_width: int,
-    on_stage: Callable[[str], None] = lambda stage: None,
     threads: int = 2,
-) -> RenderResult:
-    """Write every tile and preview of a scene version; returns what was written.
-
-    Parameters
-    ----------
-    equirect:
-        uint8 (H, W, 3) BGR full-sphere equirect, W = 2H.
-    rotation:
-        3x3 matrix taking a levelled direction to the source image's (None = level already).
-    on_stage:
-        Called with "tiles" and "previews" as the work moves on (progress in the ledger).
-
-    Raises
-    ------
-    config.errors.StoreError
-        A write failed; nothing is published (no scene.json yet), so a retry is safe.
-    """
-    on_stage("tiles")
-    smallest: dict[str, np.ndarray] = {}
-    with ThreadPoolExecutor(threads, thread_name_prefix="upload") as pool:
-        uploader = _Uploader(store, pool, limit=max(4, IN_FLIGHT_PER_THREAD * threads))
-        for face in FACES:
-            face_img = projector.project_face(equirect, face, layout.face_size, rotation=rotation)
-            for level, img in face_levels(face_img, layout):
-                for y, x, tile in cut_tiles(img, layout.tile_size):
-                    uploader.submit(keys.tile(level.z, face, y, x), tile, quality)
-                if level.z == 1:
-                    smallest[face] = img
-        uploader.finish()
-        tiles_written = uploader.count
-
-        on_stage("previews")
-        master = _master(equirect, rotation, equirect_max_width)
-        thumb = thumbnail(master, THUMB_WIDTH)
-        strip = cube_strip(smallest, PREVIEW_FACE)
-        for key, img in ((keys.equirect, master), (keys.thumb, thumb), (keys.preview, strip)):
-            uploader.submit(key, img, quality)
-        uploader.finish()
-
-    levels = [TileLevel(z=lv.z, size=lv.size, tiles=lv.tiles) for lv in layout.levels]
-    tileset = TileSet(
-        tile_size=layout.tile_size,
-        face_size=layout.face_size,
-        faces=list(FACES),
-        levels=levels,
-        count=6 * sum(lv.tiles**2 for lv in levels),
-    )
-    return RenderResult(
-        tiles=tileset,
-        preview=_ref(keys.preview, strip),
-        thumb=_ref(keys.thumb, thumb),
-        equirect=_ref(keys.equirect, master),
-        tiles_written=tiles_written,
-        bytes_written=uploader.nbytes,
-    )
+) -> tuple[RenderedTiles, RenderedPreviews]:
+    """Every tile and preview of a scene version (the pipeline runs the two as stages)."""
+    tiles = render_tiles(
+        equirect, store=store, keys=keys, layout=layout, projector=projector,
+        rotation=rotation, quality=quality, threads=threads,
+    )  # fmt: skip
+    previews = render_previews(
+        equirect, tiles.smallest, store=store, keys=keys, rotation=rotation, quality=quality,
+        equirect_max_width=equirect_max_width, threads=threads,
+    )  # fmt: skip
+    return tiles, previews
 
 
 def _master(equirect: np.ndarray, rotation: np.ndarray | None, max_width: int) -> np.ndarray:

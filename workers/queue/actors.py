@@ -1,53 +1,39 @@
-"""The dramatiq side: broker settings, the actors, and what is retried.
+"""The dramatiq side: the actors, and what a job's end does to its capture.
 
 Actors are declared on a broker built from the settings (never at import time), so the
 watcher, the workers and the tests each build their own ``App``. A job carries only a
 capture id; everything else is in the ledger and the object store, so any worker host can
 run any job (nothing is shared on disk).
+
+What happens to a job that raised is the one outcome table's decision
+(``config.outcomes``): the actor body records a quarantined or failed capture (an
+unexpected exception with its traceback) and returns; a job to retry is recorded as a
+typed retry event and re-raised, and dramatiq's Retries middleware, consulting the same
+table, retries it with backoff until its retries run out.
 """
 
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 import dramatiq
-import redis
 from dramatiq.middleware import CurrentMessage
 
 from config.data import FACE_MODEL, LENSES_TOML
-from config.errors import CaptureError, ConfigError, InfrastructureError, QuarantineError
+from config.errors import ConfigError
+from config.outcomes import is_unexpected, outcome
 from config.settings import Settings
-from stitching.lens import parse_profiles
-from stitching.privacy import FaceDetector
-from workers.pipeline.core import Pipeline, RenderSettings
+from workers.pipeline.inputs import Inputs
+from workers.pipeline.runner import Pipeline
 from workers.queue.broker import CAPTURE_GAVE_UP, PROCESS_CAPTURE, QUEUE, make_broker, redis_client
 from workers.queue.stage_limits import StageClock
-from workers.state.ledger import Ledger, State
+from workers.state.ledger import UNFINISHED, Ledger, State
 from workers.store.base import ObjectStore
 from workers.store.factory import make_store
 
 log = logging.getLogger(__name__)
-
-#: The one table of what happens to a job that raised (STYLE.md #8), most specific first.
-#: "quarantine"/"fail" end the capture with the message as its reason; "retry" raises so
-#: dramatiq retries with backoff, and a capture whose retries run out is marked failed.
-OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
-    (QuarantineError, "quarantine"),
-    (CaptureError, "fail"),
-    (InfrastructureError, "retry"),
-    (redis.RedisError, "retry"),
-    (OSError, "retry"),
-    (Exception, "retry"),
-)
-
-
-def outcome(exc: BaseException) -> str:
-    """What to do with a job that raised ``exc`` (see OUTCOMES)."""
-    for kind, action in OUTCOMES:
-        if isinstance(exc, kind):
-            return action
-    return "retry"
 
 
 class App:
@@ -59,7 +45,8 @@ class App:
         self.settings = settings
         self.redis_url = redis_url
         self.store = store
-        self.broker = make_broker(settings, redis_url)
+        self.clock = StageClock(settings.stage_time_limits, default=settings.job_time_limit_seconds)
+        self.broker = make_broker(settings, redis_url, stage_clock=self.clock)
         self.ledger = Ledger(client=redis_client(redis_url))
         self._pipeline: Pipeline | None = None
         self.process_capture: dramatiq.Actor[[str], None] = dramatiq.Actor(
@@ -83,40 +70,34 @@ class App:
 
     @property
     def pipeline(self) -> Pipeline:
+        """The pipeline of this worker process, built on first use (it loads the model)."""
         if self._pipeline is None:
-            s = self.settings
             self._pipeline = Pipeline(
-                store=self.store or make_store(s),
+                self.settings,
+                store=self.store or make_store(self.settings),
                 ledger=self.ledger,
-                render=RenderSettings(
-                    tile_size=s.tile_size,
-                    jpeg_quality=s.jpeg_quality,
-                    equirect_max_width=s.equirect_max_width,
-                    max_input_pixels=s.max_input_pixels,
-                    upload_threads=s.upload_threads,
-                    allow_incomplete=s.allow_incomplete,
-                    fisheye_interpolation=s.fisheye_interpolation,
-                    blur=s.blur,
-                    blur_sites=dict(s.blur_sites),
-                    blur_threshold=s.blur_threshold,
-                ),
-                detector=self._detector(),
-                lens_profiles=parse_profiles(LENSES_TOML.read_text(encoding="utf-8")),
-                clock=StageClock(s.stage_time_limits, default=s.job_time_limit_seconds),
+                inputs=self._inputs(),
+                clock=self.clock,
             )
         return self._pipeline
 
-    def _detector(self) -> FaceDetector | None:
-        """The face detector, when any site requires blurring (a bad model fails loudly)."""
+    def _inputs(self) -> Inputs:
+        """Read the data files that change the output: the edge of the pipeline."""
         s = self.settings
-        if s.blur == "off" and "required" not in s.blur_sites.values():
-            return None
+        model = None
         path = s.face_model_path or FACE_MODEL
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"cannot read the face detection model {path}: {exc}") from exc
-        return FaceDetector.from_onnx(data, threshold=s.blur_threshold, name=str(path))
+        # The face detector only when some site requires blurring (a bad model fails loudly).
+        if s.blur != "off" or "required" in s.blur_sites.values():
+            try:
+                model = path.read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"cannot read the face detection model {path}: {exc}") from exc
+        return Inputs.from_data(
+            lenses_toml=LENSES_TOML.read_text(encoding="utf-8"),
+            face_model=model,
+            threshold=s.blur_threshold,
+            model_name=str(path),
+        )
 
     def enqueue(self, capture_id: str) -> None:
         """Queue a capture for processing (from the watcher or an ops command)."""
@@ -125,27 +106,53 @@ class App:
     def _process_capture(self, capture_id: str) -> None:
         try:
             self.pipeline.process(capture_id)
-        except BaseException as exc:
+        except BaseException as raised:
+            exc = self.clock.named(raised)  # a stage timeout names its stage
             action = outcome(exc)
             if action == "quarantine":
                 log.warning("capture %s quarantined: %s", capture_id, exc)
-                self.ledger.transition(capture_id, State.QUARANTINED, reason=str(exc))
+                self.ledger.transition(
+                    capture_id, State.QUARANTINED, reason=str(exc), error=type(exc).__name__
+                )
                 return
             if action == "fail":
-                log.warning("capture %s failed: %s", capture_id, exc)
-                self.ledger.transition(capture_id, State.FAILED, reason=str(exc))
+                self._fail(capture_id, exc)
                 return
             self._note_retry(capture_id, exc)
-            raise
+            if exc is raised:
+                raise
+            raise exc from None
+
+    def _fail(self, capture_id: str, exc: BaseException) -> None:
+        """Mark the capture failed; an unexpected exception keeps its traceback in the history."""
+        name = type(exc).__name__
+        if not is_unexpected(exc):
+            log.warning("capture %s failed: %s", capture_id, exc)
+            self.ledger.transition(capture_id, State.FAILED, reason=str(exc), error=name)
+            return
+        log.error("capture %s failed on an unexpected error", capture_id, exc_info=exc)
+        reason = (
+            f"unexpected {name}: {exc} (a bug, not the capture: the traceback is in its "
+            f"history; after a fix, `panodock retry {capture_id[:12]}`)"
+        )
+        trace = "".join(traceback.format_exception(exc)).rstrip()
+        self.ledger.transition(capture_id, State.FAILED, reason=reason, detail=trace, error=name)
 
     def _note_retry(self, capture_id: str, exc: BaseException) -> None:
         message = CurrentMessage.get_current_message()
         retries = message.options.get("retries", 0) if message else 0
+        left = self.settings.max_retries - retries
+        what = f"attempt {retries + 1} failed ({type(exc).__name__}: {exc})"
         try:
-            self.ledger.note(
-                capture_id,
-                f"attempt {retries + 1} failed ({type(exc).__name__}: {exc}); will retry",
-            )
+            if left > 0:
+                self.ledger.note_retry(
+                    capture_id,
+                    attempt=retries + 1,
+                    error=type(exc).__name__,
+                    detail=f"{what}; {left} retr{'y' if left == 1 else 'ies'} left",
+                )
+            else:  # dramatiq gives up now; capture_gave_up records the failure
+                self.ledger.note(capture_id, f"{what}; no retries left")
         except Exception:  # the ledger may be what is down; the retry still happens
             log.warning("could not record the failed attempt of %s", capture_id, exc_info=True)
 
@@ -155,8 +162,7 @@ class App:
             f"gave up after {info.get('retries')} attempts; last error: "
             f"{_last_error(message)}. Fix the cause, then `panodock retry {capture_id[:12]}`"
         )
-        unfinished = {State.RECEIVED, State.ARCHIVED, State.QUEUED, State.PROCESSING}
-        self.ledger.transition(capture_id, State.FAILED, reason=reason, expect=unfinished)
+        self.ledger.transition(capture_id, State.FAILED, reason=reason, expect=UNFINISHED)
 
 
 def _last_error(message: dict[str, Any]) -> str:

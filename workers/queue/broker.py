@@ -1,10 +1,14 @@
 """The dramatiq broker on Redis, set up for crash-safe delivery (BRIEF.md queue facts).
 
 Every name a message carries is here: the queue and the actor names, so the status page,
-the dead letters and the log context refer to the same strings as the actors.
+the dead letters and the log context refer to the same strings as the actors. What is
+retried is decided by the one outcome table, ``config.outcomes``, which dramatiq's
+Retries middleware consults through :func:`retry_when`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import redis
 from dramatiq.brokers.redis import RedisBroker
@@ -18,7 +22,9 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from config.outcomes import outcome
 from config.settings import Settings
+from workers.queue.stage_limits import StageClock, StageLimits
 
 QUEUE = "captures"
 #: Maintenance (requeueing jobs of dead workers) on every fetch, not once per 1000:
@@ -36,17 +42,42 @@ def redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_connect_timeout=5)
 
 
-def make_broker(settings: Settings, url: str) -> RedisBroker:
-    """A Redis broker set up for crash-safe delivery (see BRIEF.md queue facts)."""
+def retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
+    """dramatiq's retry predicate: the outcome table says "retry" and retries are left.
+
+    ``retries`` is how many times the message was retried before this failure (dramatiq
+    counts from 0). Set, the predicate takes the place of ``max_retries``, so it checks it.
+    """
+
+    def should_retry(retries: int, exception: BaseException) -> bool:
+        return outcome(exception) == "retry" and retries < max_retries
+
+    return should_retry
+
+
+def make_broker(
+    settings: Settings, url: str, *, stage_clock: StageClock | None = None
+) -> RedisBroker:
+    """A Redis broker set up for crash-safe delivery (see BRIEF.md queue facts).
+
+    With ``stage_clock``, the :class:`StageLimits` middleware bounds each pipeline stage.
+    """
     middleware = [
         AgeLimit(),
         TimeLimit(time_limit=int(settings.job_time_limit_seconds * 1000)),
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
-        Retries(max_retries=settings.max_retries, min_backoff=1000, max_backoff=60_000),
+        Retries(
+            max_retries=settings.max_retries,
+            min_backoff=1000,
+            max_backoff=60_000,
+            retry_when=retry_when(settings.max_retries),
+        ),
         CurrentMessage(),
     ]
+    if stage_clock is not None:
+        middleware.append(StageLimits(stage_clock))
     return RedisBroker(
         client=redis_client(url),
         middleware=middleware,

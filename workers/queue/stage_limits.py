@@ -4,8 +4,12 @@ dramatiq's TimeLimit bounds a whole job; this bounds each stage (decoding a huge
 tiling, uploading to a slow store). One watchdog thread per process checks twice a second
 and raises :class:`StageTimeout` in a thread whose stage ran past its limit, the way
 dramatiq's TimeLimit does (an asynchronous exception: it cannot interrupt one long C call,
-so it lands when that call returns). :meth:`StageClock.run` turns it into a message that
-names the stage and its limit.
+so it lands when that call returns).
+
+The pieces: the pipeline's runner calls :meth:`StageClock.enter` as it records each stage;
+the :class:`StageLimits` middleware starts and ends the clock around every message a
+worker thread processes; :meth:`StageClock.named` turns the bare exception into one that
+names the stage and its limit (:meth:`StageClock.run` does all three for a plain call).
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import dramatiq
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Middleware
 from dramatiq.threading import raise_thread_exception
 
 from config.errors import StageTimeout
@@ -30,6 +37,7 @@ class StageClock:
         self.default = default
         self.tick = tick
         self._running: dict[int, tuple[str, float, float]] = {}  # thread -> stage, limit, end
+        self._fired: dict[int, tuple[str, float]] = {}  # thread -> stage and limit it ran past
         self._lock = threading.Lock()
         self._watchdog: threading.Thread | None = None
 
@@ -52,16 +60,29 @@ class StageClock:
         with self._lock:
             self._running.pop(threading.get_ident(), None)
 
+    def start(self) -> None:
+        """The calling thread starts a job: no stage yet, and no timeout of an earlier one."""
+        with self._lock:
+            self._running.pop(threading.get_ident(), None)
+            self._fired.pop(threading.get_ident(), None)
+
+    def named(self, exc: BaseException) -> BaseException:
+        """``exc``, or for the watchdog's bare StageTimeout one that names the stage."""
+        if not isinstance(exc, StageTimeout) or exc.args:
+            return exc
+        with self._lock:
+            stage, limit = self._fired.pop(threading.get_ident(), ("?", 0.0))
+        return StageTimeout(
+            f"stage {stage} ran past its time limit of {limit:g} s; the job will be retried"
+        )
+
     def run(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` (which calls :meth:`enter`), naming the stage if its time runs out."""
+        """Run ``fn`` (which calls :meth:`enter`) as one job, naming a stage that times out."""
+        self.start()
         try:
             return fn()
-        except StageTimeout:
-            with self._lock:
-                stage, limit, _ = self._running.get(threading.get_ident(), ("?", 0.0, 0.0))
-            raise StageTimeout(
-                f"stage {stage} ran past its time limit of {limit:g} s; the job will be retried"
-            ) from None
+        except StageTimeout as exc:
+            raise self.named(exc) from None
         finally:
             self.leave()
 
@@ -72,6 +93,30 @@ class StageClock:
             with self._lock:
                 for thread_id, (stage, limit, end) in list(self._running.items()):
                     if now > end:
-                        # Pushed far ahead so it fires once; run() reads stage and limit.
+                        # Pushed far ahead so it fires once; named() reads stage and limit.
                         self._running[thread_id] = (stage, limit, float("inf"))
+                        self._fired[thread_id] = (stage, limit)
                         raise_thread_exception(thread_id, StageTimeout)
+
+
+class StageLimits(Middleware):
+    """Starts and ends a worker thread's :class:`StageClock` around every message."""
+
+    def __init__(self, clock: StageClock) -> None:
+        self.clock = clock
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        self.clock.start()
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        self.clock.leave()
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        self.clock.leave()

@@ -33,6 +33,7 @@ from ingest.image import configure_libvips
 from ingest.intake import Intake
 from ingest.sources.factory import build_sources
 from ingest.watcher import InboxWatcher
+from workers.contract.keys import schema_key
 from workers.contract.schemas import schema_files
 from workers.ops.status import publish_watcher_health
 from workers.queue.actors import App
@@ -72,7 +73,7 @@ def _stop_on_signals() -> threading.Event:
 def publish_schemas(store: ObjectStore) -> None:
     """Put the JSON Schemas of scene, tour, site and sidecar under ``schemas/`` (public)."""
     for name, path in sorted(schema_files().items()):
-        store.put(f"schemas/{name}", path.read_bytes(), content_type="application/json")
+        store.put(schema_key(name), path.read_bytes(), content_type="application/json")
 
 
 def run_worker(settings: Settings, redis_url: str, stop: threading.Event | None = None) -> None:

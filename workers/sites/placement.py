@@ -2,14 +2,15 @@
 
 1. ``plan``: the sidecar's position in plan pixels.
 2. ``local``: the sidecar's position in the floor's local metres
-   (see :mod:`workers.sites.registry`).
+   (see :mod:`workers.contract.site`).
 3. ``gps``: a WGS84 fix from the sidecar, else from EXIF, mapped through the floor's fit;
    a fix that is impossible, too inaccurate, or lands off the plan is refused with a reason.
 4. ``sequence``: interpolated between the placed scenes before and after it on the same
    route and floor (:func:`interpolate_routes`, run over the whole site by the tour).
 5. ``none``: unplaced; the scene is published and listed as "needs placement".
 
-A placement by hand (``manual``) beats them all; :mod:`workers.sites.tour` keeps it. Every
+A placement by hand (``manual``) beats them all; :mod:`workers.sites.tour_update` keeps it.
+The result, :class:`workers.contract.tour.Placement`, is published in tour.json. Every
 placement records its source, an accuracy in metres when one is known (None for a position
 given exactly, by hand or in plan pixels) and notes saying why earlier sources were not used.
 Positions are plan pixels (x right, y down).
@@ -20,41 +21,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.metadata import GpsFix
 from ingest.sidecar import LocalPosition, PlanPosition, Sidecar, Wgs84Position
+from workers.contract.site import Floor, Site
+from workers.contract.tour import Placement
 from workers.sites.geo import LocalFrame, apply_matrix
-from workers.sites.registry import Floor, Site
-
-PlacementSource = Literal["manual", "plan", "local", "gps", "sequence", "none"]
 
 #: A fix worse than this (metres, horizontal) is refused: indoors a room is ~5 m across.
 DEFAULT_MAX_GPS_ACCURACY_M: Final = 10.0
 #: A fix with a dilution of precision above this is refused when no accuracy is given.
 DEFAULT_MAX_GPS_DOP: Final = 5.0
-
-
-class Placement(BaseModel):
-    """A scene's position on a floor plan and how it was obtained."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    floor: str | None = Field(None, description="Tour floor id '<building>/<floor>'.")
-    x: float | None = Field(None, description="Plan pixels from the left edge.")
-    y: float | None = Field(None, description="Plan pixels from the top edge.")
-    source: PlacementSource = "none"
-    accuracy_m: float | None = Field(
-        None, description="Expected horizontal error, metres; None when given exactly."
-    )
-    notes: list[str] = Field(default_factory=list, description="Why earlier sources were not used.")
-
-    @property
-    def placed(self) -> bool:
-        return self.x is not None and self.y is not None and self.floor is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any, Literal
 
 import redis
 from pydantic import BaseModel, Field
@@ -50,6 +51,10 @@ class State(StrEnum):
 
 #: States after which nothing happens without a person asking for it.
 FINAL = frozenset({State.PUBLISHED, State.FAILED, State.QUARANTINED})
+#: States of a capture on its way: something will move it on without anyone asking.
+UNFINISHED = frozenset({State.RECEIVED, State.ARCHIVED, State.QUEUED, State.PROCESSING})
+#: Unfinished states before a job was sent: the intake (or its restart) still has to queue it.
+UNQUEUED = frozenset({State.RECEIVED, State.ARCHIVED})
 #: Length of a file-fingerprint period (see the module docstring's ``seen:<n>``).
 SEEN_PERIOD_SECONDS = 30 * 24 * 3600
 
@@ -85,12 +90,20 @@ class Capture(BaseModel):
 
 
 class Event(BaseModel):
-    """One line of a capture's history."""
+    """One line of a capture's history.
+
+    ``kind`` says what the line records: a change of state or stage (``"state"``), a failed
+    attempt that dramatiq retries (``"retry"``, with ``attempt`` and ``error``), or a remark
+    that changes nothing (``"note"``). Events written before kinds existed read as "state".
+    """
 
     at: datetime
     state: State
     stage: str | None = None
     detail: str | None = None
+    kind: Literal["state", "retry", "note"] = "state"
+    attempt: int | None = Field(None, description="retry: the number of the attempt that failed.")
+    error: str | None = Field(None, description="The exception class of a failure.")
 
 
 class Ledger:
@@ -184,12 +197,14 @@ class Ledger:
         reason: str | None = None,
         detail: str | None = None,
         expect: Iterable[State] | None = None,
+        error: str | None = None,
         **changes: object,
     ) -> Capture | None:
         """Move a capture to ``state`` and append the event to its history.
 
-        Returns the updated capture, or None when ``expect`` is given and the capture is in
-        none of those states (another process got there first).
+        ``detail`` (default: the reason) is the event's text; ``error`` names the exception
+        class of a failure. Returns the updated capture, or None when ``expect`` is given and
+        the capture is in none of those states (another process got there first).
         """
         allowed = None if expect is None else frozenset(expect)
         key = self._k("capture", capture_id)
@@ -214,7 +229,9 @@ class Ledger:
                             **changes,
                         }
                     )
-                    event = Event(at=now, state=state, stage=stage, detail=detail or reason)
+                    event = Event(
+                        at=now, state=state, stage=stage, detail=detail or reason, error=error
+                    )
                     pipe.multi()
                     pipe.set(key, updated.model_dump_json())
                     pipe.rpush(self._k("history", capture_id), event.model_dump_json())
@@ -228,8 +245,15 @@ class Ledger:
 
     def note(self, capture_id: str, detail: str) -> None:
         """Add a line to a capture's history without changing its state."""
+        self._append(capture_id, kind="note", detail=detail)
+
+    def note_retry(self, capture_id: str, *, attempt: int, error: str, detail: str) -> None:
+        """Record that attempt ``attempt`` failed with ``error`` (a class name) and is retried."""
+        self._append(capture_id, kind="retry", detail=detail, attempt=attempt, error=error)
+
+    def _append(self, capture_id: str, **fields: Any) -> None:
         capture = self.get(capture_id)
-        event = Event(at=datetime.now(UTC), state=capture.state, stage=capture.stage, detail=detail)
+        event = Event(at=datetime.now(UTC), state=capture.state, stage=capture.stage, **fields)
         self.client.rpush(self._k("history", capture_id), event.model_dump_json())
 
     # -- dedupe ---------------------------------------------------------------------------

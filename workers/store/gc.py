@@ -1,10 +1,14 @@
-"""Garbage collection of scene versions that no pointer references.
+"""Garbage collection of scene versions that no pointer references, and stale checkpoints.
 
 A version is kept when ``current.json`` points at it, or when anything in it was written
 within the grace period (a job may be writing it right now, or a viewer may still be
 reading the version that was live a minute ago). Everything else under
 ``scenes/<site>/<scene>/<version>/`` is deleted — only with ``apply=True``; the default is
 a dry run that reports what would go.
+
+A pipeline checkpoint (``work/<site>/<scene>/<version>/``, see
+workers/pipeline/checkpoint.py) is deleted by the job that publishes its version; one
+older than the grace period belongs to a job that never came back, and goes too.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Literal
 
 from config.errors import ObjectNotFound
 from workers.contract.keys import current_key
@@ -30,44 +35,70 @@ class Unreferenced:
     bytes: int
     age_seconds: float
     deleted: bool
+    kind: Literal["version", "checkpoint"] = "version"
+
+    @property
+    def prefix(self) -> str:
+        """The prefix that holds (or held) it, e.g. ``scenes/<site>/<scene>/<version>/``."""
+        root = "scenes" if self.kind == "version" else "work"
+        return f"{root}/{self.site}/{self.scene}/{self.version}/"
 
 
 def collect(
     store: ObjectStore, *, grace_seconds: float, apply: bool = False, now: float | None = None
 ) -> list[Unreferenced]:
-    """Find (and with ``apply`` delete) versions past the grace period that nothing points to."""
+    """Find (and with ``apply`` delete) versions past the grace period that nothing points to,
+    and checkpoints past the grace period; versions first, then checkpoints."""
     now = time.time() if now is None else now
-    versions: dict[tuple[str, str, str], list[ObjectInfo]] = defaultdict(list)
-    for info in store.list_info("scenes/"):
-        parts = info.key.split("/")
-        if len(parts) >= 5:  # scenes/<site>/<scene>/<version>/<...>
-            versions[(parts[1], parts[2], parts[3])].append(info)
     live: dict[tuple[str, str], str | None] = {}
-    found = []
-    for (site, scene, version), objects in sorted(versions.items()):
+    found: list[Unreferenced | None] = []
+    for (site, scene, version), objects in _grouped(store, "scenes/"):
         if (site, scene) not in live:
             live[(site, scene)] = _live_version(store, site, scene)
-        if live[(site, scene)] == version:
-            continue
-        newest = max((o.modified or now) for o in objects)
-        age = now - newest
-        if age < grace_seconds:
-            continue
-        if apply:
-            for obj in objects:
-                store.delete(obj.key)
-        found.append(
-            Unreferenced(
-                site=site,
-                scene=scene,
-                version=version,
-                objects=len(objects),
-                bytes=sum(o.size for o in objects),
-                age_seconds=age,
-                deleted=apply,
-            )
-        )
-    return found
+        if live[(site, scene)] != version:
+            found.append(_stale(store, (site, scene, version), objects, grace_seconds, apply, now))
+    for place, objects in _grouped(store, "work/"):
+        found.append(_stale(store, place, objects, grace_seconds, apply, now, "checkpoint"))
+    return [f for f in found if f is not None]
+
+
+def _grouped(store: ObjectStore, root: str) -> list[tuple[tuple[str, str, str], list[ObjectInfo]]]:
+    """The objects under ``<root><site>/<scene>/<version>/``, by (site, scene, version)."""
+    groups: dict[tuple[str, str, str], list[ObjectInfo]] = defaultdict(list)
+    for info in store.list_info(root):
+        parts = info.key.split("/")
+        if len(parts) >= 5:  # <root>/<site>/<scene>/<version>/<...>
+            groups[(parts[1], parts[2], parts[3])].append(info)
+    return sorted(groups.items())
+
+
+def _stale(
+    store: ObjectStore,
+    place: tuple[str, str, str],
+    objects: list[ObjectInfo],
+    grace_seconds: float,
+    apply: bool,
+    now: float,
+    kind: Literal["version", "checkpoint"] = "version",
+) -> Unreferenced | None:
+    """The group, if its newest object is past the grace period (deleted with ``apply``)."""
+    age = now - max((o.modified or now) for o in objects)
+    if age < grace_seconds:
+        return None
+    if apply:
+        for obj in objects:
+            store.delete(obj.key)
+    site, scene, version = place
+    return Unreferenced(
+        site=site,
+        scene=scene,
+        version=version,
+        objects=len(objects),
+        bytes=sum(o.size for o in objects),
+        age_seconds=age,
+        deleted=apply,
+        kind=kind,
+    )
 
 
 def _live_version(store: ObjectStore, site: str, scene: str) -> str | None:

@@ -8,7 +8,8 @@
   metadata, so those go through its own ``_put_object`` PutObject call, which sends them
   as given; S3, MinIO and SeaweedFS answer 412 PreconditionFailed when the object changed.
 - **Retries**: the SDK's HTTP client is built with urllib3 retries off, and this module
-  retries what :data:`S3_OUTCOMES` (the one table) calls transient, with exponential backoff;
+  retries what the outcome table (``config.outcomes``) calls transient, with exponential
+  backoff;
   what is still failing becomes a :class:`StoreError` and the job is retried by dramatiq.
   Credentials are never logged or put in a message.
 """
@@ -29,25 +30,20 @@ from minio.error import S3Error
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from config.errors import ObjectNotFound, PreconditionFailed, StoreError
+from config.outcomes import s3_code_outcome
+from workers.contract.keys import PUBLIC_PREFIXES
 from workers.store.base import ObjectInfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: Prefixes anyone may read (the viewers); everything else, raw/ above all, is private.
-PUBLIC_PREFIXES = ("scenes/", "sites/", "schemas/")
-
-#: What an S3 error code means for the caller (STYLE.md #8). Codes not listed are fatal.
-S3_OUTCOMES: dict[str, str] = {
+#: What an S3 error code means to the store, beyond retrying: a missing object, a lost
+#: conditional write, or a setting to fix (named in the message). Whether a code is
+#: transient is the one outcome table's call (``config.outcomes.S3_CODES``).
+S3_MEANINGS: dict[str, str] = {
     "NoSuchKey": "missing",
     "NoSuchObject": "missing",
     "PreconditionFailed": "precondition",
-    "InternalError": "retry",
-    "ServiceUnavailable": "retry",
-    "SlowDown": "retry",
-    "RequestTimeout": "retry",
-    "RequestTimeTooSkewed": "retry",
-    "OperationAborted": "retry",
     "InvalidAccessKeyId": "credentials",
     "SignatureDoesNotMatch": "credentials",
     "AccessDenied": "credentials",
@@ -58,7 +54,10 @@ S3_OUTCOMES: dict[str, str] = {
 def classify(exc: BaseException) -> str:
     """``retry``, ``missing``, ``precondition``, ``credentials``, ``bucket`` or ``fatal``."""
     if isinstance(exc, S3Error):
-        return S3_OUTCOMES.get(exc.code or "", "fatal")
+        code = exc.code or ""
+        if code in S3_MEANINGS:
+            return S3_MEANINGS[code]
+        return "retry" if s3_code_outcome(code) == "retry" else "fatal"
     if isinstance(exc, (Urllib3Error, ConnectionError, TimeoutError)):
         return "retry"  # connection refused or reset, timeouts: the server may come back
     return "fatal"

@@ -1,11 +1,11 @@
-"""Fixtures for the source tests (helpers in source_helpers.py)."""
+"""Fixtures for the source tests (helpers in tests/support/sources.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from config.settings import Settings
-from tests.ingest.sources.source_helpers import Clock, Intake
+from tests.support.sources import Clock, Intake
 from tests.workers.helpers import Harness
 
 

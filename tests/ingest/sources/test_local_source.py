@@ -3,7 +3,6 @@ tests/ingest/test_watcher.py); here: what it adds, the site, the origin and heal
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from config.settings import SourceConfig
@@ -12,7 +11,8 @@ from ingest.sources.local import LocalSource
 from ingest.sources.ptp import PtpSource
 from ingest.sources.share import ShareSource
 from ingest.sources.usb import UsbSource
-from tests.ingest.sources.source_helpers import Intake
+from tests.support.sources import Intake
+from tests.support.waiting import wait_for
 
 
 def test_a_closed_file_is_delivered_with_the_sources_site(tmp_path: Path, intake: Intake) -> None:
@@ -20,9 +20,7 @@ def test_a_closed_file_is_delivered_with_the_sources_site(tmp_path: Path, intake
     source.start()
     try:
         (tmp_path / "in" / "pano.jpg").write_bytes(b"pano")
-        deadline = time.monotonic() + 10
-        while not intake.queued and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: intake.queued, timeout=10, what="the capture queued")
         health = source.health()
     finally:
         source.stop()

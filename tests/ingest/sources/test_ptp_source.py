@@ -11,7 +11,7 @@ import pytest
 
 from config.errors import ConfigError
 from ingest.sources.ptp import PtpSource
-from tests.ingest.sources.source_helpers import Intake, sha
+from tests.support.sources import Intake, sha
 
 
 def camera_folder(root: Path) -> dict[str, bytes]:

@@ -9,7 +9,7 @@ import pytest
 
 from ingest.sources.share import ShareSource
 from ingest.sources.spool import RemoteFile
-from tests.ingest.sources.source_helpers import Clock, Intake, mount_tmpfs, sha, umount
+from tests.support.sources import Clock, Intake, mount_tmpfs, sha, umount
 from workers.state.ledger import State
 
 WINDOW = 5.0

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ingest.sources.spool import RemoteFile
 from ingest.sources.usb import Mount, UsbSource, parse_mountinfo
-from tests.ingest.sources.source_helpers import Intake, mount_tmpfs, sha, umount
+from tests.support.sources import Intake, mount_tmpfs, sha, umount
 
 MOUNTINFO = """\
 22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
