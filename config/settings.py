@@ -30,6 +30,7 @@ from pydantic_settings import (
 
 from config.errors import ConfigError
 from config.names import Slug
+from config.webhooks import REVEAL_SECRETS, WebhookConfig
 
 #: Marks a setting that changes what is published: it enters every scene version's hash
 #: (workers/pipeline/version.py reads the marks from ``Settings.model_fields``).
@@ -167,7 +168,16 @@ class Settings(BaseSettings):
         description="Larger images are refused before decoding (decompression-bomb guard).",
     )
     settle_seconds: float = Field(
-        2.0, ge=0, description="A file found by a rescan is taken once unmodified for this long."
+        2.0,
+        ge=0,
+        description="An inbox file is taken once unchanged (size and mtime) this long after "
+        "its last close or write.",
+    )
+    max_file_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1,
+        description="Larger inbox files are quarantined by their size, unread and not archived; "
+        "512 MiB holds an uncompressed 8-bit 16384x8192 TIFF (384 MiB, the pixel limit).",
     )
     rescan_seconds: float = Field(30.0, gt=0, description="Interval of the inbox rescan.")
     sources: list[SourceConfig] = Field(
@@ -186,6 +196,11 @@ class Settings(BaseSettings):
     job_time_limit_seconds: float = Field(
         600.0, gt=0, description="A job running longer is stopped and retried."
     )
+    tour_debounce_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="A site's tour.json is rebuilt this long after a publish, for all new scenes.",
+    )
     stage_time_limits: dict[str, float] = Field(
         default_factory=lambda: {"metadata": 60.0, "validate": 120.0, "tiles": 300.0},
         description="Seconds each pipeline stage may take (JSON); others get the job limit.",
@@ -196,9 +211,63 @@ class Settings(BaseSettings):
     serve_host: str = Field("127.0.0.1", description="Address of the status service.")
     serve_port: int = Field(8080, ge=1, le=65535, description="Port of the status service.")
     serve_token: SecretStr | None = Field(
-        None, description="Token for state-changing calls; required to bind beyond loopback."
+        None,
+        description="Admin bootstrap token (at least 32 characters); with it or any API key "
+        "every read needs a credential. Required to bind beyond loopback.",
     )
     log_level: str = Field("INFO", description="Log level of every panodock process.")
+    # -- webhooks (issue 14) --
+    webhooks: list[WebhookConfig] = Field(
+        default_factory=list,
+        description="Webhook receivers: a JSON list of `{url, events, secret}` (README, Webhooks).",
+    )
+    webhook_max_retries: int = Field(
+        8, ge=0, description="Retries of a webhook delivery before it is dead-lettered."
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, description="Time a webhook receiver has to answer one delivery."
+    )
+    webhook_min_backoff_seconds: float = Field(
+        5.0, gt=0, description="Wait before a webhook delivery's first retry (doubling after)."
+    )
+    webhook_max_backoff_seconds: float = Field(
+        3600.0, gt=0, description="Longest wait between two retries of a webhook delivery."
+    )
+    # -- supervision and free space (issue 13, items 1-2) --
+    min_free_bytes: int = Field(
+        2 * 1024**3,
+        ge=0,
+        description="Below this many free bytes on the data, store, spool or inbox disk the "
+        "watcher stops taking new files until space is freed.",
+    )
+    min_free_fraction: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Also pause intake below this fraction of a disk free (0 = off).",
+    )
+    restart_limit: int = Field(
+        5,
+        ge=1,
+        description="`panodock run` gives up (exits non-zero) when one process dies this often "
+        "within `restart_window_seconds`.",
+    )
+    restart_window_seconds: float = Field(
+        300.0, gt=0, description="Window of `restart_limit`, in seconds."
+    )
+    # -- access (issue 14: credentials, share links, audit) --
+    serve_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host header values the status service answers (JSON list); empty = "
+        "localhost, 127.0.0.1, [::1], `serve_host` and the host of `public_url`.",
+    )
+    public_url: str | None = Field(
+        None, description="Base URL of share links; default `http://<serve_host>:<serve_port>`."
+    )
+    audit_days: int = Field(365, ge=1, description="Days the audit log of reads and actions keeps.")
+    session_hours: float = Field(
+        12.0, gt=0, description="Hours a console login (session cookie) stays valid."
+    )
 
     @field_validator("tile_size")
     @classmethod
@@ -314,7 +383,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = value.resolve()
         elif isinstance(value, (dict, list)):
             # How pydantic-settings reads complex values (models inside become plain JSON).
-            value = json.dumps(settings.model_dump(mode="json")[name])
+            # Secrets inside models (webhook secrets) are revealed only for the child.
+            dumped = settings.model_dump(mode="json", context={REVEAL_SECRETS: True})
+            value = json.dumps(dumped[name])
         env[f"PANODOCK_{name.upper()}"] = str(value)
     return env
 

@@ -18,11 +18,14 @@ Inbox rules
   ``*.crdownload``, ``~*``, ``*~``; suffixes in any case) are ignored at every depth, so a
   browser's ``x.jpg.part`` is taken when it is renamed to ``x.jpg``.
 - A file is complete when
-  1. a close-after-write (``FileClosedEvent``) or a moved-into event arrives for it and no
-     writer still holds it; or
-  2. a check finds it, no writer the watcher saw open it still holds it, and it has settled:
-     its mtime is ``settle_seconds`` old, or its (size, mtime) has stayed unchanged for
-     ``settle_seconds`` while watched (a camera clock ahead of ours puts mtimes in the future).
+  1. a moved-into event arrives for it (a rename is atomic: the writer finished) and it was
+     not written since; or
+  2. no writer the watcher saw open it still holds it, and it has settled: its mtime is
+     ``settle_seconds`` old, or its (size, mtime) has stayed unchanged for ``settle_seconds``
+     while watched (a camera clock ahead of ours puts mtimes in the future).
+  A close-after-write is NOT enough: a slow network copy opens, appends and closes the file
+  again and again, so a file must settle after its *last* close. The close only makes the
+  watcher look at the file again (and schedule the re-check for when it will have settled).
 - A file that is not settled yet is re-checked when it will be (:attr:`InboxFiles.due`),
   not at the next rescan.
 
@@ -118,7 +121,7 @@ class _FileState:
     """What the events and checks told us about one file."""
 
     opens: int = 0  # opens minus closes seen; > 0 means a writer may still hold it
-    closed: bool = False  # a close-after-write or a move-in arrived since the last write
+    moved_in: bool = False  # a move-in arrived since the last write: complete at once
     stat_key: tuple[int, int] | None = None  # (size, mtime_ns) when last checked
     stable_since: float = 0.0  # clock() when stat_key was first seen
 
@@ -133,7 +136,7 @@ class InboxFiles:
     inbox:
         The watched folder, absolute and with symlinks resolved.
     settle_seconds:
-        Age (or watched stability) a file needs when no close event vouched for it.
+        Age (or watched stability) a file needs after its last write and close.
     clock:
         Wall-clock seconds, comparable with file mtimes; re-check times (:attr:`due`) and
         the distrust window use ``time.monotonic``.
@@ -172,7 +175,7 @@ class InboxFiles:
             if dest is not None and self.root_of(dest) is not None:
                 moved_in = walk_files(dest) if event.is_directory else [dest]
                 for path in moved_in:
-                    self._files[path] = _FileState(closed=True)
+                    self._files[path] = _FileState(moved_in=True)
                 roots.extend(self.roots_of([dest]))
             return roots
         if src is None or self.root_of(src) is None:
@@ -186,12 +189,11 @@ class InboxFiles:
             state = self._state(src)
             state.opens = max(0, state.opens - 1)
         elif isinstance(event, FileClosedEvent):
-            state = self._state(src)
-            state.opens = 0
-            state.closed = True
+            # Not "complete": the writer may open it again (see the inbox rules).
+            self._state(src).opens = 0
         elif isinstance(event, FileModifiedEvent):
             state = self._state(src)
-            state.closed = False
+            state.moved_in = False
             if time.monotonic() >= self._count_opens_after:
                 state.opens = max(1, state.opens)
         return self.roots_of([src])
@@ -203,7 +205,7 @@ class InboxFiles:
         """
         for state in self._files.values():
             state.opens = 0
-            state.closed = False  # a rewrite may have been lost too: back to the settle rule
+            state.moved_in = False  # a rewrite may have been lost too: back to the settle rule
         self._count_opens_after = time.monotonic() + seconds
 
     def candidate(self, root: Path) -> tuple[Candidate, Signature] | None:
@@ -264,7 +266,7 @@ class InboxFiles:
         state = self._files.get(path)
         if state is not None and state.opens > 0:
             return False
-        if state is not None and state.closed:
+        if state is not None and state.moved_in:
             return True
         now = self._clock()
         age = now - st.st_mtime_ns / 1e9

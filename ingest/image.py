@@ -19,6 +19,7 @@ reason for a truncated one, while libvips refuses both and says why. The extra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import cv2
@@ -69,7 +70,21 @@ _NOT_IMAGES: Final = (
     (8, b"AVI ", "an AVI video"),
 )
 
+# Text files, by how they start (lower-cased, leading blanks dropped): (prefix, what it is).
+_TEXT_KINDS: Final = (
+    ("<!doctype html", "an HTML page"),
+    ("<html", "an HTML page"),
+    ("<svg", "an SVG drawing"),
+    ("<?xml", "an XML document"),
+    ("{", "a JSON or other text document"),
+    ("[", "a JSON or other text document"),
+    ("-----begin", "a PEM key or certificate (text)"),
+)
+
 _LOADERS: Final = {"jpeg": "jpegload_buffer", "png": "pngload_buffer", "tiff": "tiffload_buffer"}
+_FILE_LOADERS: Final = {"jpeg": "jpegload", "png": "pngload", "tiff": "tiffload"}
+HEAD_BYTES: Final = 4096
+"""Bytes :func:`check_format` needs: every signature, and the text and zero checks."""
 
 # How picky the pixel decode is. libjpeg reports broken entropy-coded data (a bad restart
 # marker, a segment cut short) only as a *warning* and paints the rest grey, so JPEG fails
@@ -136,6 +151,49 @@ def probe_image(data: bytes, *, name: str) -> ImageInfo:
     """
     fmt = _require_supported(data, name)
     image = _load(data, fmt, name)
+    return ImageInfo(width=image.width, height=image.height, format=fmt)
+
+
+def check_format(head: bytes, *, name: str) -> str:
+    """The supported format the file's first bytes name, else the reason it is refused.
+
+    Parameters
+    ----------
+    head:
+        The first bytes of the file (4 KiB are enough for every check).
+    name:
+        The file name, used in error messages.
+
+    Raises
+    ------
+    QuarantineError
+        As :func:`probe_image` for a file that is empty, not an image or of a format
+        panodock does not read.
+    """
+    return _require_supported(head, name)
+
+
+def probe_image_file(path: Path, *, name: str) -> ImageInfo:
+    """:func:`probe_image` for a file on disk, reading only what the header needs.
+
+    The format is sniffed from the first 4 KiB (the same checks and messages as
+    :func:`probe_image`); libvips then opens the file itself, lazily, so a large file
+    costs no more memory than a small one.
+
+    Raises
+    ------
+    QuarantineError
+        As :func:`probe_image`.
+    """
+    with Path(path).open("rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    fmt = _require_supported(head, name)
+    try:
+        image: pyvips.Image = pyvips.Operation.call(
+            _FILE_LOADERS[fmt], str(path), access="sequential", fail_on="truncated"
+        )
+    except pyvips.Error as exc:
+        raise QuarantineError(f"{name} is truncated or corrupt: {_reason(exc)}") from exc
     return ImageInfo(width=image.width, height=image.height, format=fmt)
 
 
@@ -224,19 +282,26 @@ def _require_supported(data: bytes, name: str) -> str:
             )
     for offset, magic, kind in _NOT_IMAGES:
         if data[offset : offset + len(magic)] == magic:
-            raise QuarantineError(f"{name} is not an image (it is {kind})")
+            raise QuarantineError(
+                f"{name} is not an image (it is {kind}); copy the panorama itself, exported as JPEG"
+            )
     head = data[:4096]
     if not head.strip(b"\x00"):
         raise QuarantineError(
             f"{name} is not an image (it starts with {len(head)} zero bytes): the copy "
             "probably failed; copy it again from the camera"
         )
-    raise QuarantineError(f"{name} is not an image ({_looks_like(data)})")
+    raise QuarantineError(f"{name} is not an image ({_looks_like(data)}): copy the panorama again")
 
 
 def _looks_like(data: bytes) -> str:
-    """A few words on what unrecognised bytes look like, for a field technician."""
-    sample = data[:256]
+    """A few words on what unrecognised bytes are, for a field technician.
+
+    It describes the file and never quotes it: the reason is shown on the status page, and
+    an inbox can receive anything (a password file, a private key).
+    """
+    size = f"{len(data):,} bytes"
+    sample = data[:512]
     try:
         text = sample.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -244,10 +309,12 @@ def _looks_like(data: bytes) -> str:
         text = sample[: exc.start].decode("utf-8") if exc.start >= len(sample) - 3 else ""
     text = text.removeprefix("\ufeff")
     if text.strip() and all(c.isprintable() or c in "\t\n\r" for c in text):
-        first_line = text.strip().splitlines()[0]
-        return f"it starts with text: {first_line[:40]!r}"
-    hex_bytes = " ".join(f"{b:02x}" for b in data[:8])
-    return f"it is not a JPEG, TIFF or PNG file; its first bytes are {hex_bytes}"
+        start = text.lstrip().lower()
+        for prefix, kind in _TEXT_KINDS:
+            if start.startswith(prefix):
+                return f"it is {kind}, {size}"
+        return f"it is a text file, {size}"
+    return f"it is binary data of no format panodock knows, {size}; not a JPEG, TIFF or PNG file"
 
 
 def _load(data: bytes, fmt: str, name: str, *, fail_on: str = "truncated") -> pyvips.Image:

@@ -1,10 +1,16 @@
 """Intake: what happens to a complete candidate the watcher found.
 
-For each file: hash it (sha256), and archive it under ``raw/<sha256>/<name>`` BEFORE
-anything else reads it — from the same bytes that were hashed, so the archive is exactly
-what the hash names. Then record the capture in the ledger and queue it. The capture id is
-a hash of its files' hashes, so the same file (or folder) seen again, under any name or
-after a restart, is the same capture and is not processed twice.
+For each file: check its size by ``stat`` (a file above ``max_file_bytes`` is never read:
+the capture is recorded quarantined with a reason naming the file, its size and the limit,
+nothing is archived and the file stays in the inbox), hash it (sha256, in 1 MiB reads), and
+parse the sidecar. Then record the capture in the ledger, and only then archive each file
+under ``raw/<sha256>/<name>`` (a streaming upload), so no object under ``raw/`` is ever
+without a capture naming it, even after a crash or a parser failure. A file that changed
+between its hash and its upload is not archived under a wrong name: its object is removed
+and the candidate is offered again. Then the capture is queued (or quarantined, for a bad
+sidecar). The capture id is a hash of its files' hashes, so the same file (or folder) seen
+again, under any name or after a restart, is the same capture and is not processed twice;
+a capture recorded but not archived yet (a crash in between) is archived when seen again.
 
 Naming: a single file becomes scene ``<file stem>-<id[:8]>`` of the default site (cameras
 reuse file names, so the stem alone would collide); a capture folder becomes the scene its
@@ -18,10 +24,11 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from config.errors import QuarantineError
+from config.errors import PanodockError, QuarantineError
 from config.names import slug
 from ingest.candidates import Candidate
-from ingest.sidecar import SIDECAR_NAME, Sidecar, parse_sidecar
+from ingest.files import DEFAULT_MAX_FILE_BYTES, hash_file, too_large_reason
+from ingest.sidecar import SIDECAR_NAME, Sidecar, read_sidecar
 from workers.contract.keys import raw_key
 from workers.state.ledger import UNQUEUED, Capture, Ledger, RawFile, State
 from workers.store.base import ObjectStore, content_type_for
@@ -34,8 +41,15 @@ def capture_id_for(shas: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(shas)).encode()).hexdigest()[:24]
 
 
+class ChangedWhileReading(PanodockError):
+    """An inbox file changed between its hash and its upload; it is offered again later."""
+
+
 class Intake:
-    """The watcher's callback (see module docstring)."""
+    """The watcher's callback (see module docstring).
+
+    ``max_file_bytes`` is ``PANODOCK_MAX_FILE_BYTES``: larger files are refused unread.
+    """
 
     def __init__(
         self,
@@ -44,22 +58,32 @@ class Intake:
         ledger: Ledger,
         enqueue: Callable[[str], None],
         default_site: str,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     ) -> None:
         self.store = store
         self.ledger = ledger
         self.enqueue = enqueue
         self.default_site = default_site
+        self.max_file_bytes = max_file_bytes
 
     def __call__(self, candidate: Candidate) -> str:
-        """Archive, record and queue a candidate; returns its capture id."""
+        """Record, archive and queue a candidate; returns its capture id.
+
+        Raises
+        ------
+        ChangedWhileReading
+            A file changed while it was hashed or archived: offer it again later.
+        """
         fingerprint = _fingerprint(candidate)
         known = self.ledger.seen(fingerprint)
         if known is not None:
             return known
-        contents = {path: path.read_bytes() for path in candidate.files}
-        files = [self._archive(candidate, path, data) for path, data in contents.items()]
+        oversized = self._oversized(candidate)
+        if oversized:
+            return self._refuse(candidate, fingerprint, oversized)
+        files = [self._hashed(candidate, path) for path in candidate.files]
         capture_id = capture_id_for([f.sha256 for f in files])
-        sidecar, sidecar_error = self._sidecar(candidate, contents)
+        sidecar, sidecar_error = self._sidecar(candidate)
         site, scene = self._names(candidate, capture_id, sidecar)
         capture = Capture(
             id=capture_id,
@@ -71,6 +95,7 @@ class Intake:
         )
         found = f"found {candidate.origin or candidate.root}"
         detail = f"{found}; {candidate.note}" if candidate.note else found
+        # The record first: an object under raw/ always has a capture naming it.
         created = self.ledger.create(capture, detail=detail)
         for f in files:
             self.ledger.claim_blob(f.sha256, capture_id)
@@ -82,13 +107,25 @@ class Intake:
             if where != existing.source:
                 self.ledger.note(capture_id, f"seen again at {where}; same content, ignored")
             log.info("%s is capture %s again (%s)", candidate.root, capture_id, existing.state)
+            if existing.state == State.RECEIVED:  # a crash came before it was archived
+                self._archive_all(candidate, capture_id, existing.files)
+                self.ledger.transition(
+                    capture_id, State.ARCHIVED, expect={State.RECEIVED},
+                    detail=f"{len(files)} file(s) archived under raw/ (after a restart)",
+                )  # fmt: skip
+                existing = self.ledger.get(capture_id)
             if existing.state in UNQUEUED:
                 self._queue(existing.id)  # a crash came between archiving and queueing
             self.ledger.remember(fingerprint, capture_id)
             return capture_id
-        self.ledger.transition(
-            capture_id, State.ARCHIVED, detail=f"{len(files)} file(s) archived under raw/"
-        )
+        self._archive_all(candidate, capture_id, files)
+        moved = self.ledger.transition(
+            capture_id, State.ARCHIVED, expect={State.RECEIVED},
+            detail=f"{len(files)} file(s) archived under raw/",
+        )  # fmt: skip
+        if moved is None:  # another intake saw it meanwhile, archived and queued it
+            self.ledger.remember(fingerprint, capture_id)
+            return capture_id
         if sidecar_error is not None:
             self.ledger.transition(capture_id, State.QUARANTINED, reason=str(sidecar_error))
         else:
@@ -103,11 +140,74 @@ class Intake:
         self.ledger.remember(fingerprint, capture_id)
         return capture_id
 
+    def _oversized(self, candidate: Candidate) -> list[tuple[str, int]]:
+        """(name, size) of every file above the limit, by ``stat``: nothing is read."""
+        found = []
+        for path in candidate.files:
+            size = path.stat().st_size
+            if size > self.max_file_bytes:
+                found.append((_name(candidate, path), size))
+        return found
+
+    def _refuse(
+        self, candidate: Candidate, fingerprint: str, oversized: list[tuple[str, int]]
+    ) -> str:
+        """Record a quarantined capture for files too large to read; archive nothing."""
+        # Its id cannot come from hashes (the files are not read): path, size and mtime.
+        capture_id = "big-" + fingerprint[:20]
+        stem = candidate.root.name if candidate.is_folder else candidate.root.stem
+        fallback = slug(candidate.site) if candidate.site else self.default_site
+        capture = Capture(
+            id=capture_id,
+            site=fallback,
+            scene=f"{slug(stem) or 'capture'}-{capture_id[4:12]}",
+            source=candidate.origin or str(candidate.root),
+            files=[],
+        )
+        reasons = [too_large_reason(name, size, self.max_file_bytes) for name, size in oversized]
+        if self.ledger.create(capture, detail=f"found {candidate.origin or candidate.root}"):
+            self.ledger.transition(capture_id, State.QUARANTINED, reason="; ".join(reasons))
+            log.warning("capture %s: %s", capture_id, reasons[0])
+        # Not remembered as seen: under a raised limit, the same file is taken after all.
+        return capture_id
+
+    def _hashed(self, candidate: Candidate, path: Path) -> RawFile:
+        sha, size = hash_file(path)
+        name = _name(candidate, path)
+        return RawFile(name=name, sha256=sha, size=size, key=raw_key(sha, name))
+
+    def _archive_all(self, candidate: Candidate, capture_id: str, files: list[RawFile]) -> None:
+        """Archive every file of a recorded capture.
+
+        A file that changed since it was hashed ends this capture (quarantined: its content
+        is gone from the inbox) and raises ChangedWhileReading: the watcher offers the new
+        content again once it settles, as a new capture. Any other error leaves the capture
+        received, to be archived when the watcher sees the files again.
+        """
+        try:
+            for f in files:
+                path = candidate.root / f.name if candidate.is_folder else candidate.root
+                self._archive(path, f)
+        except ChangedWhileReading as exc:
+            self.ledger.transition(
+                capture_id, State.QUARANTINED, expect={State.RECEIVED},
+                reason=f"{exc}; the changed file is taken as a new capture once it settles",
+            )  # fmt: skip
+            raise
+
     def requeue_unfinished(self) -> int:
-        """Queue captures that were archived but never queued (a crash in between)."""
+        """Queue captures that were archived but never queued (a crash in between).
+
+        A capture recorded but not (fully) archived is left to the watcher: its files are
+        still in the inbox, and the start-up rescan archives and queues it.
+        """
         count = 0
         for state in sorted(UNQUEUED):
             for capture in self.ledger.in_state(state, limit=10_000):
+                if state == State.RECEIVED and not all(
+                    self.store.exists(f.key) for f in capture.files
+                ):
+                    continue
                 if self._queue(capture.id):
                     count += 1
         return count
@@ -133,21 +233,29 @@ class Intake:
             raise
         return True
 
-    def _archive(self, candidate: Candidate, path: Path, data: bytes) -> RawFile:
-        sha = hashlib.sha256(data).hexdigest()
-        name = str(path.relative_to(candidate.root)) if candidate.is_folder else path.name
-        key = raw_key(sha, name)
-        if not self.store.exists(key):
-            self.store.put(key, data, content_type=content_type_for(key))
-        return RawFile(name=name, sha256=sha, size=len(data), key=key)
+    def _archive(self, path: Path, file: RawFile) -> None:
+        """Upload ``path`` as ``file.key`` (streamed), unless that object exists already.
 
-    def _sidecar(
-        self, candidate: Candidate, contents: dict[Path, bytes]
-    ) -> tuple[Sidecar | None, QuarantineError | None]:
+        The hash was taken on an earlier read: if the file changed since (its size, or its
+        size or mtime during the upload), the object is removed and ChangedWhileReading
+        raised, so ``raw/<sha256>/`` never holds other bytes than its hash names.
+        """
+        if self.store.exists(file.key):
+            return
+        before = path.stat()
+        if before.st_size != file.size:
+            raise ChangedWhileReading(f"{path} changed while it was hashed; offered again later")
+        self.store.put_file(file.key, path, content_type=content_type_for(file.key))
+        after = path.stat()
+        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+            self.store.delete(file.key)
+            raise ChangedWhileReading(f"{path} changed while it was archived; offered again later")
+
+    def _sidecar(self, candidate: Candidate) -> tuple[Sidecar | None, QuarantineError | None]:
         if not candidate.is_folder or not _has_sidecar(candidate):
             return None, None
         try:
-            return parse_sidecar(contents[candidate.root / SIDECAR_NAME]), None
+            return read_sidecar(candidate.root / SIDECAR_NAME), None
         except QuarantineError as exc:
             return None, exc
 
@@ -160,6 +268,10 @@ class Intake:
             return site, slug(sidecar.scene)
         stem = candidate.root.name if candidate.is_folder else candidate.root.stem
         return site, f"{slug(stem)}-{capture_id[:8]}"
+
+
+def _name(candidate: Candidate, path: Path) -> str:
+    return str(path.relative_to(candidate.root)) if candidate.is_folder else path.name
 
 
 def _has_sidecar(candidate: Candidate) -> bool:

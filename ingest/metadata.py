@@ -211,7 +211,7 @@ def _datetime_original(tags: Mapping[str, Any], warnings: list[str]) -> datetime
         stamp = datetime(year, month, day, hour, minute, second)
     except ValueError:
         warnings.append(
-            f"DateTimeOriginal {raw!r} is not a date (camera clock not set?); ignoring it"
+            f"DateTimeOriginal {_shown(raw)} is not a date (camera clock not set?); ignoring it"
         )
         return None
     subsec = _text(tags.get("EXIF SubSecTimeOriginal"))
@@ -221,7 +221,7 @@ def _datetime_original(tags: Mapping[str, Any], warnings: list[str]) -> datetime
     if offset is not None:
         zone = _OFFSET.fullmatch(offset)
         if zone is None or int(zone[2]) > 14 or int(zone[3]) > 59:
-            warnings.append(f"OffsetTimeOriginal {offset!r} is not a UTC offset; ignoring it")
+            warnings.append(f"OffsetTimeOriginal {_shown(offset)} is not a UTC offset; ignoring it")
         else:
             minutes = int(zone[2]) * 60 + int(zone[3])
             sign = -1 if zone[1] == "-" else 1
@@ -300,7 +300,7 @@ def _coordinate(
         return None
     ref = (_text(gps.get(key + "Ref")) or "").upper()
     if ref not in refs:
-        found = f"is {ref!r}" if ref else "is missing"
+        found = f"is {_shown(ref)}" if ref else "is missing"
         warnings.append(f"{label} reference {found}, not {refs[0]} or {refs[1]}; {skip}")
         return None
     return -degrees if ref == refs[1] else degrees
@@ -365,3 +365,13 @@ def _numbers(tag: Any) -> list[float | None] | None:
         else:
             return None
     return numbers
+
+
+def _shown(value: str) -> str:
+    """A tag value fit for a message: short, printable ASCII, else only described.
+
+    Tags are file content; a message quotes no more of one than a date's worth.
+    """
+    if len(value) <= 32 and value.isascii() and value.isprintable():
+        return repr(value)
+    return f"(a {len(value)}-character value)"

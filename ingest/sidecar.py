@@ -31,6 +31,7 @@ import json
 import math
 import re
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -47,6 +48,7 @@ from pydantic_core import ErrorDetails
 
 from config.errors import QuarantineError
 from config.names import Slug
+from ingest.sidecar_limits import MAX_SIDECAR_BYTES, check_limits, sidecar_too_large
 
 SCHEMA_ID: Final = "panodock.sidecar/1"
 SIDECAR_NAME: Final = "capture.json"
@@ -283,6 +285,22 @@ class Sidecar(_Strict):
         return next((f for f in self.files if f.name == name), None)
 
 
+def read_sidecar(path: Path) -> Sidecar:
+    """Read and parse a sidecar file, refusing one above :data:`MAX_SIDECAR_BYTES` unread.
+
+    Raises
+    ------
+    QuarantineError
+        As :func:`parse_sidecar`, or the file is too large.
+    """
+    size = path.stat().st_size
+    if size > MAX_SIDECAR_BYTES:
+        raise sidecar_too_large(path.name, size)
+    with path.open("rb") as handle:
+        data = handle.read(MAX_SIDECAR_BYTES + 1)  # it may have grown since the stat
+    return parse_sidecar(data, name=path.name)
+
+
 def parse_sidecar(data: bytes, *, name: str = SIDECAR_NAME) -> Sidecar:
     """Parse and validate a capture sidecar.
 
@@ -301,16 +319,33 @@ def parse_sidecar(data: bytes, *, name: str = SIDECAR_NAME) -> Sidecar:
     Raises
     ------
     QuarantineError
-        The file is empty, not JSON, not an object, or a field is invalid; the message
-        names the problem and where it is, e.g.
+        The file is empty, larger than :data:`MAX_SIDECAR_BYTES`, nested deeper than
+        :data:`MAX_SIDECAR_DEPTH`, not UTF-8 JSON, not an object, or a field is invalid; the
+        message names the problem and where it is, e.g.
         ``"capture.json: files[1].sha256: must be 64 hex digits, lowercase (got 'AB12')"``.
+        Any other failure of the parser is turned into one too: a sidecar never escapes as
+        another exception.
     """
+    check_limits(data, name)
     if not data.strip():
         raise QuarantineError(
             f"{name} is empty: the capture app probably did not finish writing it; "
             "copy the capture again"
         )
     text = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return _parse(text, name)
+    except QuarantineError:
+        raise
+    except RecursionError as exc:  # the depth check should make this unreachable
+        raise QuarantineError(f"{name} is nested too deeply to parse") from exc
+    except Exception as exc:  # a parser bug must not leave the capture unrecorded
+        raise QuarantineError(
+            f"{name} could not be parsed ({type(exc).__name__}); check what wrote it"
+        ) from exc
+
+
+def _parse(text: bytes, name: str) -> Sidecar:
     try:
         document = json.loads(
             text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants

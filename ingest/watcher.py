@@ -17,13 +17,11 @@ Overflow
 watchdog 7.1 gives handlers no event for IN_Q_OVERFLOW: it logs ``"Inotify queue overflowed"``
 at WARNING on ``watchdog.observers.inotify_c`` and re-adds its recursive watches. The watcher
 listens for that record (while started), counts it in :attr:`WatcherHealth.overflows` and
-rescans. It also forgets what events told it about each file (lost closes would hold files
-forever, a lost rewrite would pass for closed) and counts no opens for two seconds (events
-still in watchdog's pipeline may be halves of lost pairs); a writer that opens in that window
-falls under the settle rule. If an application silences that logger above WARNING, overflows
-go uncounted and the periodic rescan is the only safety net. Every watcher in the process
-sees every overflow; an extra rescan and a return to the settle rule are harmless.
-Sub-folders watchdog could not watch (watch limit reached) are likewise left to the rescans.
+rescans. It forgets what events told it (lost closes would hold files forever) and counts no
+opens for two seconds (late events may be halves of lost pairs): every file falls back to the
+settle rule. If an application silences that logger above WARNING, overflows go uncounted
+and the periodic rescan is the only safety net. Every watcher in the process sees every
+overflow (harmless). Sub-folders watchdog could not watch are left to the rescans too.
 
 Threads
 -------
@@ -122,11 +120,14 @@ class InboxWatcher:
         Called from the watcher's one worker thread. It may raise: the error is logged and
         counted, and the candidate is offered again at the next full rescan.
     settle_seconds:
-        Age (or watched stability) a file needs when no close event vouched for it.
+        Age (or watched stability) a file needs after its last write and close.
     rescan_seconds:
         Interval of the full rescan.
     clock:
         Wall-clock seconds, comparable with file mtimes; thread timing uses ``time.monotonic``.
+    accepting:
+        Asked before each delivery; while it returns False nothing is delivered and files
+        stay in the inbox untouched (intake paused, e.g. for want of disk space).
     """
 
     def __init__(
@@ -137,6 +138,7 @@ class InboxWatcher:
         settle_seconds: float = 2.0,
         rescan_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
+        accepting: Callable[[], bool] | None = None,
     ) -> None:
         if settle_seconds < 0 or rescan_seconds <= 0:
             raise ConfigError(
@@ -145,6 +147,8 @@ class InboxWatcher:
             )
         self._inbox = Path(inbox).absolute()
         self._on_candidate = on_candidate
+        # Pause hook (free space, workers.service.free_space): False leaves files untouched.
+        self._accepting = accepting
         self._rescan = rescan_seconds
         self._clock = clock
 
@@ -383,8 +387,15 @@ class InboxWatcher:
             return
         if not retry_failed and self._failed.get(root) == signature:
             return
+        if self._accepting is not None and not self._accepting():
+            return  # intake paused: the file stays; a rescan (scan_now on resume) retries
         try:
             self._on_candidate(candidate)
+        except InfrastructureError as exc:  # e.g. Redis cannot write: a known cause, one line
+            log.error("inbox candidate %s: %s; retrying at the next rescan", root, exc)
+            self._record_error(f"{root}: {exc}")
+            self._failed[root] = signature
+            return
         except Exception as exc:
             log.exception("inbox candidate %s: callback failed; retrying at the next rescan", root)
             self._record_error(f"{root}: {exc!r}")

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Final
 
 from config.errors import QuarantineError
 from ingest.candidates import Candidate
-from ingest.image import probe_image
+from ingest.files import hash_file
+from ingest.image import probe_image_file
 from ingest.sources.grouping import Group, GroupFile
 
 if TYPE_CHECKING:
@@ -129,21 +130,20 @@ class Spool:
             read_sha = copy(remote, part)
             with part.open("rb+") as out:
                 os.fsync(out.fileno())
-            data = part.read_bytes()
+            written_sha, written_size = hash_file(part)  # in chunks: never the whole file
         except BaseException:
             part.unlink(missing_ok=True)
             raise
-        written_sha = hashlib.sha256(data).hexdigest()
         problem = None
-        if len(data) != remote.size:
-            problem = f"{len(data)} bytes were copied but the source listed {remote.size}"
+        if written_size != remote.size:
+            problem = f"{written_size} bytes were copied but the source listed {remote.size}"
         elif written_sha != read_sha:
             problem = f"the copy's sha256 {written_sha[:12]} differs from the read {read_sha[:12]}"
         if problem is not None:
             part.unlink(missing_ok=True)
             raise ValueError(f"{remote.path}: {problem}; it is copied again at the next scan")
         os.replace(part, dest)
-        return SpooledFile(remote, dest, written_sha, _aspect(data, remote.path))
+        return SpooledFile(remote, dest, written_sha, _aspect(dest, remote.path))
 
     def deliver(self, group: Group, files: Sequence[SpooledFile], *, origins: list[str]) -> None:
         """Assemble ``files`` as one capture in ``ready/``, deliver it, journal it."""
@@ -218,9 +218,9 @@ def _safe_parts(path: str) -> tuple[str, ...]:
     return parts
 
 
-def _aspect(data: bytes, name: str) -> float | None:
+def _aspect(path: Path, name: str) -> float | None:
     try:
-        info = probe_image(data, name=name)
+        info = probe_image_file(path, name=name)
     except QuarantineError:
         return None
     return info.width / info.height if info.height else None

@@ -90,10 +90,13 @@ def test_empty_file_is_refused_with_advice() -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (b"<!DOCTYPE html><html><body>404 Not Found", r"is not an image \(it starts with text"),
+        (
+            b"<!DOCTYPE html><html><body>404 Not Found",
+            r"is not an image \(it is an HTML page, 40 bytes\)",
+        ),
         (b"\x00" * 10_000, r"is not an image \(it starts with 4096 zero bytes\).*copy it again"),
         (b"\x00\x00\x00\x18ftypisom" + bytes(100), r"is not an image \(it is a video"),
-        (bytes(range(1, 60)), r"is not an image \(it is not a JPEG, TIFF or PNG file"),
+        (bytes(range(1, 60)), r"is not an image \(it is binary data of no format panodock knows"),
     ],
 )
 def test_non_images_are_described(data: bytes, expected: str) -> None:
@@ -138,9 +141,7 @@ def _with_broken_restart_marker(data: bytes) -> bytes:
 
 
 def test_corrupt_jpeg_that_opencv_accepts_is_refused(bgr: np.ndarray) -> None:
-    data = _with_broken_restart_marker(
-        _encode(".jpg", bgr, cv2.IMWRITE_JPEG_RST_INTERVAL, 2)
-    )
+    data = _with_broken_restart_marker(_encode(".jpg", bgr, cv2.IMWRITE_JPEG_RST_INTERVAL, 2))
     assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) is not None
     with pytest.raises(QuarantineError, match=r"is truncated or corrupt: Corrupt JPEG data"):
         decode_image(data, name="c.jpg")

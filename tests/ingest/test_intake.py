@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from config.errors import StoreError
 from config.settings import Settings
+from ingest.intake import ChangedWhileReading
 from tests.workers.helpers import Harness, file_candidate
 from workers.state.ledger import State
 
@@ -74,3 +76,65 @@ def test_a_job_that_cannot_be_sent_leaves_the_capture_to_queue_again(
     assert harness.queued == [capture.id]
     harness.drain()
     harness.published(capture.id)
+
+
+def test_a_capture_is_recorded_before_its_archive_and_archived_when_seen_again(
+    settings: Settings, tmp_path: Path, small_pano_jpeg: bytes
+) -> None:
+    harness = Harness(settings)
+    (tmp_path / "a.jpg").write_bytes(small_pano_jpeg)
+    harness.store.inject_faults(1)  # the upload fails: a crash between record and archive
+    with pytest.raises(StoreError):
+        harness.ingest(file_candidate(tmp_path / "a.jpg"))
+    [capture] = harness.app.ledger.in_state(State.RECEIVED)
+    assert list(harness.store.list("raw/")) == []
+    assert harness.intake.requeue_unfinished() == 0  # nothing to work on yet: not queued
+    assert harness.ingest(file_candidate(tmp_path / "a.jpg")) == capture.id  # the rescan
+    assert list(harness.store.list("raw/")) == [capture.files[0].key]
+    assert harness.queued == [capture.id]
+    harness.drain()
+    harness.published(capture.id)
+
+
+def test_a_file_that_changes_while_it_is_archived_is_not_archived_under_a_wrong_hash(
+    settings: Settings, tmp_path: Path, small_pano_jpeg: bytes
+) -> None:
+    harness = Harness(settings)
+    path = tmp_path / "a.jpg"
+    path.write_bytes(small_pano_jpeg)
+    real_put_file = harness.store.put_file
+
+    def put_file_while_a_writer_appends(key: str, source: Path, **kwargs: str) -> str:
+        with source.open("ab") as out:
+            out.write(b"more")
+        return real_put_file(key, source, **kwargs)
+
+    harness.store.put_file = put_file_while_a_writer_appends  # type: ignore[method-assign]
+    with pytest.raises(ChangedWhileReading):
+        harness.ingest(file_candidate(path))
+    assert list(harness.store.list("raw/")) == []
+    [capture] = harness.app.ledger.in_state(State.QUARANTINED)  # ended, not left unfinished
+    assert "changed while it was archived" in (capture.reason or "")
+    harness.store.put_file = real_put_file  # type: ignore[method-assign]
+    grown = harness.ingest(file_candidate(path))  # the rescan, once it settled
+    assert grown != capture.id and harness.queued == [grown]
+
+
+def test_a_file_refused_by_its_size_is_taken_once_the_limit_is_raised(
+    settings: Settings, tmp_path: Path, small_pano_jpeg: bytes
+) -> None:
+    path = tmp_path / "hall.jpg"
+    path.write_bytes(small_pano_jpeg)
+    small = Harness(settings.model_copy(update={"max_file_bytes": 1000}))
+    refused = small.ingest(file_candidate(path))
+    assert small.ingest(file_candidate(path)) == refused  # a rescan records nothing new
+    capture = small.app.ledger.get(refused)
+    assert capture.state == State.QUARANTINED and small.queued == []
+    assert f"hall.jpg is {len(small_pano_jpeg) / 1024:.1f} KiB" in (capture.reason or "")
+    assert list(small.store.list("raw/")) == []
+
+    harness = Harness(settings)  # restarted with the default limit
+    taken = harness.ingest(file_candidate(path))
+    assert taken != refused and harness.queued == [taken]
+    harness.drain()
+    harness.published(taken)

@@ -6,6 +6,7 @@ import copy
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config.errors import QuarantineError
-from ingest.sidecar import SCHEMA_ID, PlanPosition, Sidecar, Wgs84Position, parse_sidecar
+from ingest.sidecar import (
+    SCHEMA_ID,
+    PlanPosition,
+    Sidecar,
+    Wgs84Position,
+    parse_sidecar,
+    read_sidecar,
+)
 
 SHA_A = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 SHA_B = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
@@ -255,3 +263,40 @@ def test_a_rig_programme_gives_every_position_its_pose() -> None:
 def test_a_bad_rig_programme_is_named(rig: dict[str, Any], expected: str) -> None:
     message = _error({"rig": rig})
     assert re.search(expected, message), message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"notes": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",  # RecursionError in json before
+        b'{"a": ' * 10_000 + b"1" + b"}" * 10_000,
+        b"[" * 100_000,  # not even closed
+    ],
+)
+def test_a_deeply_nested_sidecar_is_quarantined_not_a_recursion_error(body: bytes) -> None:
+    with pytest.raises(QuarantineError, match=r"^capture\.json nests .* deeper than 64 levels"):
+        parse_sidecar(body)
+
+
+def test_nesting_is_counted_outside_strings_only_and_64_levels_parse() -> None:
+    brackets = '"[[[{{{\\"]]]"'
+    sidecar = parse_sidecar(f'{{"notes": {brackets}, "x": {"[" * 63}{"]" * 63}}}'.encode())
+    assert sidecar.notes == '[[[{{{"]]]'
+    with pytest.raises(QuarantineError, match="deeper than 64"):
+        parse_sidecar(f'{{"x": {"[" * 64}{"]" * 64}}}'.encode())
+
+
+def test_a_sidecar_above_one_mib_is_refused_by_its_size(tmp_path: Path) -> None:
+    body = json.dumps({"notes": "n" * 2_000_000}).encode()
+    with pytest.raises(QuarantineError, match=r"is 2,000,013 bytes, above the sidecar limit"):
+        parse_sidecar(body)
+    path = tmp_path / "capture.json"
+    path.write_bytes(body)
+    with pytest.raises(QuarantineError, match=r"^capture\.json is 2,000,013 bytes"):
+        read_sidecar(path)
+
+
+def test_any_other_parser_failure_becomes_a_quarantine_error() -> None:
+    # Python's int() refuses more than 4300 digits with a ValueError of its own.
+    with pytest.raises(QuarantineError, match=r"^capture\.json"):
+        parse_sidecar(b'{"notes": "x", "big": ' + b"9" * 5000 + b"}")

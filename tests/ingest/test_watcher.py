@@ -83,13 +83,15 @@ def make_inbox(tmp_path: Path) -> Iterator[Callable[..., Inbox]]:
         assert not watcher.health().running
 
 
-def test_file_written_in_one_go_is_delivered_by_its_close_event(
+def test_file_written_in_one_go_is_delivered_once_settled_after_its_close(
     make_inbox: Callable[..., Inbox],
 ) -> None:
-    inbox = make_inbox(settle=NEVER)
+    inbox = make_inbox(settle=1.0)
     (inbox.path / "pano.jpg").write_bytes(b"j" * 5000)
+    closed = time.monotonic()
 
-    wait_for(lambda: len(inbox.got) == 1)
+    wait_for(lambda: len(inbox.got) == 1, timeout=3.0)
+    assert time.monotonic() - closed >= 1.0  # a close alone is not "complete"
     candidate, sizes = inbox.got[0]
     assert candidate == Candidate(inbox.path / "pano.jpg", (inbox.path / "pano.jpg",), False)
     assert sizes == (5000,)
@@ -119,6 +121,25 @@ def test_file_open_for_writing_is_held_through_rescans_then_delivered_once(
     wait_for(lambda: len(inbox.got) == 1)
     assert inbox.got[0][1] == (8192,)
     inbox.wait_scans()
+    assert len(inbox.got) == 1
+
+
+def test_a_writer_that_opens_appends_and_closes_every_tick_yields_one_complete_candidate(
+    make_inbox: Callable[..., Inbox],
+) -> None:
+    # A slow network copy: open, append, close, again and again; each close is a
+    # FileClosedEvent. The file is taken once, after its last close, complete.
+    inbox = make_inbox(settle=0.6, rescan=0.2)
+    target = inbox.path / "copy.jpg"
+    for _ in range(12):
+        with target.open("ab") as writer:
+            writer.write(b"c" * 10_000)
+        time.sleep(0.25)
+        assert inbox.got == []
+
+    wait_for(lambda: len(inbox.got) == 1, timeout=3.0)
+    assert inbox.got[0][1] == (120_000,)
+    inbox.wait_scans(3)
     assert len(inbox.got) == 1
 
 

@@ -24,7 +24,8 @@ def test_a_failure_is_shown_with_its_reason_and_retry_requeues_it(
     browser: Browser,
     serve: Callable[[FastAPI], str],
 ) -> None:
-    settings = settings.model_copy(update={"serve_token": SecretStr("ops-token")})
+    token = "ops-token-0123456789-0123456789-0123"
+    settings = settings.model_copy(update={"serve_token": SecretStr(token)})
     harness = Harness(settings)
     (tmp_path / "lobby.jpg").write_bytes(small_pano_jpeg)
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
@@ -37,7 +38,11 @@ def test_a_failure_is_shown_with_its_reason_and_retry_requeues_it(
 
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     try:
+        # The console asks once for the token, then keeps a session cookie.
         page.goto(f"{base}/ops")
+        page.fill("input[name=token]", "ops-token-0123456789-0123456789-0123")
+        page.click("#login button")
+        page.wait_for_url(f"{base}/ops")
         row = page.locator(f"#failures tr[data-capture='{bad}']")
         expect(row).to_contain_text("broken.jpg")
         expect(row.locator(".reason")).to_have_text(failed.reason)
@@ -45,12 +50,14 @@ def test_a_failure_is_shown_with_its_reason_and_retry_requeues_it(
         assert harness.app.ledger.get(ok).scene in page.locator("#scenes a").inner_text()
         page.screenshot(path=str(tmp_path / "ops-before.png"), full_page=True)
 
-        # Without the token the click is refused and nothing moves.
+        # A wrong typed token is refused and nothing moves; without one, the session acts.
+        page.fill("#token", "wrong-token")
+        page.dispatch_event("#token", "change")
         row.get_by_role("button", name="Retry").click()
-        expect(page.locator("#state")).to_contain_text("service token")
+        expect(page.locator("#state")).to_contain_text("not valid")
         assert harness.app.ledger.get(bad).state == State.QUARANTINED
 
-        page.fill("#token", "ops-token")
+        page.fill("#token", "")
         page.dispatch_event("#token", "change")
         row.get_by_role("button", name="Retry").click()
         expect(page.locator("#state")).to_contain_text("queued again")

@@ -64,6 +64,7 @@ class Harness:
             ledger=self.app.ledger,
             enqueue=self.queued.append,
             default_site=self.settings.default_site,
+            max_file_bytes=self.settings.max_file_bytes,
         )
 
     def ingest(self, candidate: Candidate) -> str:

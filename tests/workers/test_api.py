@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dramatiq
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
@@ -21,18 +22,20 @@ from workers.queue.presence import Presence
 from workers.service.redis_server import free_port
 from workers.state.ledger import State
 
+TOKEN = "t0ken-0123456789-0123456789-0123456789"
+
 
 def test_status_history_and_a_retry_that_needs_the_token(
     settings: Settings, tmp_path: Path, small_pano_jpeg: bytes
 ) -> None:
-    settings = settings.model_copy(update={"serve_token": SecretStr("s3cret")})
+    settings = settings.model_copy(update={"serve_token": SecretStr(TOKEN)})
     harness = Harness(settings)
     (tmp_path / "ok.jpg").write_bytes(small_pano_jpeg)
     (tmp_path / "empty.jpg").write_bytes(b"")
     ok = harness.ingest(file_candidate(tmp_path / "ok.jpg"))
     bad = harness.ingest(file_candidate(tmp_path / "empty.jpg"))
     harness.drain()
-    client = TestClient(create_api(settings, settings.redis_url or ""))
+    client = _client(create_api(settings, settings.redis_url or ""), settings)
 
     assert client.get("/healthz").json() == {"status": "ok"}
     status = client.get("/api/status").json()
@@ -44,17 +47,18 @@ def test_status_history_and_a_retry_that_needs_the_token(
     assert [e["state"] for e in history["history"]][-1] == "published"
     assert client.get("/api/captures/nope").status_code == 404
 
-    assert client.post(f"/api/captures/{bad}/retry").status_code == 401
+    assert client.post(f"/api/captures/{bad}/retry", headers=NONE).status_code == 401
+    assert client.get("/api/status", headers=NONE).status_code == 401
     wrong = {"Authorization": "Bearer nope"}
-    assert client.post(f"/api/captures/{bad}/retry", headers=wrong).status_code == 401
-    right = {"Authorization": "Bearer s3cret"}
+    assert client.post(f"/api/captures/{bad}/retry", headers=wrong).status_code == 403
+    right = {"Authorization": f"Bearer {TOKEN}"}
     assert client.post(f"/api/captures/{bad}/retry", headers=right).json()["state"] == "queued"
     assert harness.app.ledger.get(bad).state == State.QUEUED
     assert client.post(f"/api/captures/{ok}/retry", headers=right).status_code == 409
 
 
 def test_without_a_token_state_changes_are_refused(settings: Settings) -> None:
-    client = TestClient(create_api(settings, settings.redis_url or ""))
+    client = _client(create_api(settings, settings.redis_url or ""), settings)
     assert client.post("/api/captures/x/retry").status_code == 401
 
 
@@ -67,12 +71,24 @@ def test_binding_beyond_loopback_needs_a_token(host: str) -> None:
     check_bind("::1", None)
 
 
+def _client(app: FastAPI, settings: Settings) -> TestClient:
+    """A loopback client at an allowed Host, sending the admin token (if any) on reads."""
+    token = settings.serve_token.get_secret_value() if settings.serve_token else None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return TestClient(
+        app, base_url="http://localhost", client=("127.0.0.1", 50000), headers=headers
+    )
+
+
+NONE = {"Authorization": ""}  # overrides the client's default: no credential
+
+
 def _headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
 def test_counts_and_metrics_match_a_known_set_of_jobs(settings: Settings) -> None:
-    settings = settings.model_copy(update={"serve_token": SecretStr("t0ken")})
+    settings = settings.model_copy(update={"serve_token": SecretStr(TOKEN)})
     url = settings.redis_url or ""
     app = App(settings, url)
     for i in range(6):
@@ -88,7 +104,7 @@ def test_counts_and_metrics_match_a_known_set_of_jobs(settings: Settings) -> Non
     presence = Presence(client=app.ledger.client, ttl=10, threads=1)
     presence.start()
     try:
-        client = TestClient(create_api(settings, url))
+        client = _client(create_api(settings, url), settings)
         queue = client.get("/api/status").json()["queue"]
         metrics_text = client.get("/metrics").text
     finally:
@@ -109,8 +125,8 @@ def test_counts_and_metrics_match_a_known_set_of_jobs(settings: Settings) -> Non
         s.value for s in State
     }
 
-    assert client.post("/api/dead/requeue").status_code == 401
-    answer = client.post("/api/dead/requeue", headers=_headers("t0ken")).json()
+    assert client.post("/api/dead/requeue", headers=NONE).status_code == 401
+    answer = client.post("/api/dead/requeue", headers=_headers(TOKEN)).json()
     assert answer["requeued"] == [{"actor": "process_capture", "args": ["job-1"]}]
     queue = client.get("/api/status").json()["queue"]
     # Enqueueing ran the broker's maintenance, which also gave back the dead worker's job.
@@ -120,16 +136,16 @@ def test_counts_and_metrics_match_a_known_set_of_jobs(settings: Settings) -> Non
 def test_a_retry_moves_a_failed_capture_back_through_the_pipeline(
     settings: Settings, tmp_path: Path, small_pano_jpeg: bytes
 ) -> None:
-    settings = settings.model_copy(update={"serve_token": SecretStr("t0ken")})
+    settings = settings.model_copy(update={"serve_token": SecretStr(TOKEN)})
     harness = Harness(settings)
     (tmp_path / "hall.jpg").write_bytes(small_pano_jpeg)
     capture_id = harness.ingest(file_candidate(tmp_path / "hall.jpg"))
     harness.queued.clear()  # as if the job had run out of retries:
     harness.app.ledger.transition(capture_id, State.FAILED, reason="gave up: store unreachable")
-    client = TestClient(create_api(settings, settings.redis_url or "", store=harness.store))
+    client = _client(create_api(settings, settings.redis_url or "", store=harness.store), settings)
     assert client.get("/api/captures", params={"state": "failed"}).json()[0]["id"] == capture_id
 
-    answer = client.post(f"/api/captures/{capture_id[:10]}/retry", headers=_headers("t0ken"))
+    answer = client.post(f"/api/captures/{capture_id[:10]}/retry", headers=_headers(TOKEN))
     assert answer.json() == {"capture": capture_id, "state": "queued"}
     worker_app = App(settings, settings.redis_url or "", store=harness.store)
     worker = dramatiq.Worker(worker_app.broker, worker_threads=1)
@@ -149,9 +165,12 @@ def test_a_retry_moves_a_failed_capture_back_through_the_pipeline(
     assert client.get(f"/objects/{scene.files[0].key}").status_code == 404  # originals stay private
 
     # Re-publishing the scene runs its capture again (it finds its version complete).
-    assert client.post(f"/api/scenes/{scene.site}/{scene.scene}/republish").status_code == 401
+    assert (
+        client.post(f"/api/scenes/{scene.site}/{scene.scene}/republish", headers=NONE).status_code
+        == 401
+    )
     again = client.post(
-        f"/api/scenes/{scene.site}/{scene.scene}/republish", headers=_headers("t0ken")
+        f"/api/scenes/{scene.site}/{scene.scene}/republish", headers=_headers(TOKEN)
     )
     assert again.json() == {"capture": capture_id, "state": "queued"}
 

@@ -19,6 +19,7 @@ from tests.workers.helpers import Harness, file_candidate, folder_candidate, wri
 from workers.contract.keys import SceneKeys
 from workers.pipeline.render import iter_tile_keys
 from workers.pipeline.runner import Pipeline
+from workers.sites.registry import set_visibility
 from workers.state.ledger import State
 from workers.store.factory import make_store
 
@@ -35,6 +36,7 @@ def test_publish_through_s3_and_read_back_every_tile(
     assert capture.state == State.PUBLISHED, capture.reason
     pointer, manifest = harness.live(capture.site, capture.scene)
     keys = SceneKeys(capture.site, capture.scene, pointer.version)
+    set_visibility(harness.store, capture.site, "public")  # private by default (issue 14)
     public = f"http://{seaweed.endpoint}/{s3_settings.s3_bucket}"
     for key, side in iter_tile_keys(keys, manifest.tiles):
         with urllib.request.urlopen(f"{public}/{key}", timeout=5) as r:  # noqa: S310 - anonymous, like a viewer

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import redis
 
 from config.settings import Settings
-from workers.ops.status import format_status, queue_stats
+from workers.ops.status import activity, format_status, queue_stats
 from workers.queue.actors import App
 from workers.queue.broker import QUEUE
 from workers.queue.presence import Presence
-from workers.state.ledger import State
+from workers.state.ledger import Capture, Ledger, State
 
 
 def test_queue_stats_count_ready_held_dead_and_stranded(settings: Settings) -> None:
@@ -46,3 +47,20 @@ def test_queue_stats_count_ready_held_dead_and_stranded(settings: Settings) -> N
     text = format_status(stats, {s: 0 for s in State} | {State.PUBLISHED: 4}, [])
     assert "published 4" in text and "captures  3      0        0" in text
     consumer.close()
+
+
+def test_last_hour_counts_are_exact_above_five_hundred_and_keep_failed_apart(
+    settings: Settings,
+) -> None:
+    ledger = Ledger(client=redis.Redis.from_url(settings.redis_url or ""))
+    ends = [State.PUBLISHED] * 1303 + [State.FAILED] * 7 + [State.QUARANTINED] * 11
+    for n, end in enumerate(ends):
+        capture_id = f"c{n:05d}"
+        ledger.create(Capture(id=capture_id, site="s", scene=f"s{n}", source="t", files=[]))
+        ledger.transition(capture_id, State.PROCESSING, stage="metadata")
+        ledger.transition(capture_id, end, reason=None if end == State.PUBLISHED else "why")
+    recent = activity(ledger, now=datetime.now(UTC))
+    assert recent.published == 1303 and sum(recent.per_minute) == 1303
+    assert (recent.failed, recent.quarantined) == (7, 11)
+    assert recent.as_dict()["quarantined"] == 11
+    assert round(recent.error_rate, 4) == round(18 / 1321, 4)

@@ -39,14 +39,21 @@ class Status(Command):
 
 def status(settings: Settings, url: str, ledger: Ledger, capture: str | None) -> int:
     """Print one capture's history, or the queue, the capture counts and recent failures."""
-    from workers.ops.status import format_history, format_status, queue_stats, recent_failures
+    from workers.ops.status import (
+        format_history,
+        format_status,
+        queue_stats,
+        recent_failures,
+        watcher_health,
+    )
     from workers.queue.broker import QUEUE, redis_client
 
     if capture:
         print(format_history(ledger, ledger.find(capture)))
         return 0
     stats = queue_stats(redis_client(url), QUEUE, heartbeat_seconds=settings.heartbeat_seconds)
-    print(format_status(stats, ledger.counts(), recent_failures(ledger)))
+    watchers = watcher_health(ledger.client)
+    print(format_status(stats, ledger.counts(), recent_failures(ledger), watchers))
     return 0
 
 
@@ -213,7 +220,11 @@ class Import(Command):
         store = make_store(settings)
         store.bootstrap()
         intake = Intake(
-            store=store, ledger=app.ledger, enqueue=app.enqueue, default_site=settings.default_site
+            store=store,
+            ledger=app.ledger,
+            enqueue=app.enqueue,
+            default_site=settings.default_site,
+            max_file_bytes=settings.max_file_bytes,
         )
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         with Progress(*columns, transient=False) as progress:

@@ -13,7 +13,7 @@ import argparse
 from typing import Any
 
 from config.settings import Settings
-from workers.cli import bench, captures, queue, service, store
+from workers.cli import access, bench, captures, queue, service, store
 from workers.cli.command import HANDLER, Command
 
 
@@ -46,5 +46,6 @@ def commands() -> tuple[Command, ...]:
         *queue.COMMANDS,
         *store.COMMANDS,
         SiteCommands(),
+        *access.COMMANDS,
         *bench.COMMANDS,
     )

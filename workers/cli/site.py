@@ -1,4 +1,4 @@
-"""``panodock site add-floor|show`` and ``panodock place``: the site registry by hand.
+"""``panodock site add-floor|show|visibility`` and ``panodock place``: the registry by hand.
 
 ``add-floor`` validates before it saves anything: the plan must be a readable image, every
 control point must lie on it, and the fit's leave-one-out error must be within the limit
@@ -10,6 +10,10 @@ Site and scene names typed here follow the one naming rule (:mod:`config.names`)
 lower-cased, so ``panodock site add-floor North-Campus ...`` registers
 ``sites/north-campus/``, the site a capture whose sidecar says ``"site": "North-Campus"``
 is published into; a line says so when the typed name is not the stored one.
+
+``visibility SITE public|private`` records who may read the site without credentials and
+applies the S3 bucket policy at once (:func:`workers.sites.registry.set_visibility`): a
+site is private until it opts in, and opting out closes it again, without a restart.
 """
 
 from __future__ import annotations
@@ -26,10 +30,18 @@ from config.errors import PanodockError
 from config.names import canonical
 from ingest.image import probe_image
 from workers.contract.keys import floor_ref, plan_key, site_key, tour_key
-from workers.contract.site import Building, ControlPoint, FitRecord, Floor, PlanImage, Site
+from workers.contract.site import (
+    VISIBILITIES,
+    Building,
+    ControlPoint,
+    FitRecord,
+    Floor,
+    PlanImage,
+    Site,
+)
 from workers.contract.tour import Tour
 from workers.sites.geo import LocalFrame, PlanFit, accept_fit, fit_plan, wrap_deg
-from workers.sites.registry import load_site, update_site
+from workers.sites.registry import AccessPolicy, load_site, set_visibility, update_site
 from workers.sites.tour_update import place_scene_by_hand, rebuild_tour
 from workers.store.base import ObjectStore, content_type_for
 
@@ -81,6 +93,12 @@ def add_site_commands(subparsers: Any) -> None:
     show = sub.add_parser("show", help="floors, fits and tour state of a site")
     show.add_argument("site")
 
+    vis = sub.add_parser(
+        "visibility", help="make a site's scenes, tour and plans public or private (default)"
+    )
+    vis.add_argument("site")
+    vis.add_argument("visibility", choices=VISIBILITIES)
+
     place = subparsers.add_parser("place", help="place a published scene on its plan by hand")
     place.add_argument("site")
     place.add_argument("scene")
@@ -104,6 +122,8 @@ def run_site_command(
             return _place(args, site, store, stream)
         if args.site_command == "add-floor":
             return _add_floor(args, site, store, stream)
+        if args.site_command == "visibility":
+            return _visibility(site, args.visibility, store, stream)
         return _show(site, args.site, store, stream)
     except (PanodockError, ValidationError, ValueError) as exc:
         print(f"panodock: {exc}", file=sys.stderr)
@@ -252,6 +272,21 @@ def _print_fit(fit: PlanFit, out: TextIO) -> None:
     )
 
 
+def _visibility(site: str, visibility: str, store: ObjectStore, out: TextIO) -> int:
+    if load_site(store, site) is None and next(store.list(f"scenes/{site}/"), None) is None:
+        print(f"site {site} has neither a registry nor published scenes; check the name", file=out)
+        return 1
+    written = set_visibility(store, site, "public" if visibility == "public" else "private")
+    if written.visibility == "public":
+        what = "its scenes, tour and plans are readable by anyone (originals stay private)"
+    else:
+        what = "only credentials or a share link read it"
+    print(f"site {site} is {written.visibility}: {what}", file=out)
+    if not isinstance(store, AccessPolicy):
+        print("(the local store is never served without credentials)", file=out)
+    return 0
+
+
 def _show(site_id: str, typed: str, store: ObjectStore, out: TextIO) -> int:
     site = load_site(store, site_id)
     if site is None:
@@ -283,7 +318,7 @@ def _show(site_id: str, typed: str, store: ObjectStore, out: TextIO) -> int:
 
 
 def _print_site(site: Site, out: TextIO) -> None:
-    print(f"site {site.id}: {len(site.floors())} floor(s)", file=out)
+    print(f"site {site.id}: {len(site.floors())} floor(s), {site.visibility}", file=out)
     for building, floor in site.floors():
         print(
             f"  {floor_ref(building.id, floor.id):<16} plan {floor.plan.key} "

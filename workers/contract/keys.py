@@ -8,6 +8,9 @@
         preview.jpg thumb.jpg equirect.jpg scene.json
     scenes/<site>/<scene>/current.json           pointer to the live version, written last
     sites/<site>/tour.json                       site index
+    sites/<site>/tour/scenes/<scene>.json        a scene's tour entry (its own evidence)
+    sites/<site>/tour/adopted                    the entries of an older tour.json were kept
+    tour-dirty/<site>                            private: the site's tour.json awaits a rebuild
     sites/<site>/site.json                       site registry (buildings, floors, fits)
     sites/<site>/plans/<building>/<floor>.<ext>  the floor plans the registry names
     schemas/<name>.schema.json                   JSON Schemas of the published documents
@@ -43,6 +46,30 @@ def current_key(site: str, scene: str) -> str:
 def tour_key(site: str) -> str:
     """Key of a site's tour index."""
     return f"sites/{site}/tour.json"
+
+
+def tour_entries_prefix(site: str) -> str:
+    """Prefix of a site's per-scene tour entries (what the index is built from)."""
+    return f"sites/{site}/tour/scenes/"
+
+
+def tour_entry_key(site: str, scene: str) -> str:
+    """Key of one scene's tour entry."""
+    return f"{tour_entries_prefix(site)}{scene}.json"
+
+
+def tour_adopted_key(site: str) -> str:
+    """Marker: the scenes of a tour.json written before per-scene entries have entries."""
+    return f"sites/{site}/tour/adopted"
+
+
+#: Private prefix of "this site's tour.json is behind its entries" markers.
+TOUR_DIRTY_PREFIX: Final = "tour-dirty/"
+
+
+def tour_dirty_key(site: str) -> str:
+    """Key of a site's "the index awaits a rebuild" marker (private)."""
+    return f"{TOUR_DIRTY_PREFIX}{site}"
 
 
 def site_key(site: str) -> str:

@@ -20,13 +20,13 @@ from typing import Any
 from ingest.sidecar import Sidecar
 from workers.contract.scene import SceneManifest
 from workers.contract.site import Site
-from workers.contract.tour import LinkRequest, Tour
+from workers.contract.tour import LinkRequest, Tour, TourEntry
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 
 
 def generate_schemas() -> dict[str, dict[str, Any]]:
-    """File name -> JSON Schema of the sidecar, site registry, scene manifest and tour."""
+    """File name -> JSON Schema of the sidecar, site registry, scene manifest, tour, tour entry."""
     sidecar = Sidecar.model_json_schema(by_alias=True)
     links = LinkRequest.model_json_schema()
     sidecar.setdefault("$defs", {})["LinkRequest"] = links
@@ -40,6 +40,7 @@ def generate_schemas() -> dict[str, dict[str, Any]]:
         "site.schema.json": Site.model_json_schema(by_alias=True),
         "scene.schema.json": SceneManifest.model_json_schema(by_alias=True, mode="serialization"),
         "tour.schema.json": Tour.model_json_schema(by_alias=True, mode="serialization"),
+        "tour-entry.schema.json": TourEntry.model_json_schema(mode="serialization"),
     }
 
 

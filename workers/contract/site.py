@@ -18,6 +18,10 @@ the plan's bottom-left corner), scaled by ``scale_px_per_m``.
 Names: the site id is a slug (:data:`config.names.Slug`, stored lower-case, so the
 registry of ``North-Campus`` is ``sites/north-campus/site.json``, where the captures of
 ``North-Campus`` look); building and floor ids keep their case (:data:`config.names.KeyPart`).
+
+``visibility`` is ``"private"`` unless the site opted in to ``"public"``: only then may its
+scenes, tour and plans be read without credentials (the S3 bucket policy,
+:mod:`workers.store.s3`). A registry written before the field existed is private.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from config.names import KeyPart, Slug
 from workers.contract.keys import floor_ref
 
 SITE_SCHEMA: Final = "panodock.site/1"
+#: A site's visibility: private (the default) or public (``panodock site visibility``).
+Visibility = Literal["private", "public"]
+VISIBILITIES: Final = ("private", "public")
 
 
 class _Model(BaseModel):
@@ -118,6 +125,11 @@ class Site(_Model):
     schema_: Literal["panodock.site/1"] = Field(SITE_SCHEMA, alias="schema")
     id: Slug
     name: str | None = None
+    visibility: Visibility = Field(
+        "private",
+        description="Who may read the site's published scenes, tour and plans: 'private' "
+        "(credentials or a share link) or 'public' (anyone, e.g. an open-day tour).",
+    )
     buildings: list[Building] = Field(default_factory=list)
 
     def floors(self) -> list[tuple[Building, Floor]]:

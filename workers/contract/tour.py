@@ -8,9 +8,17 @@ configs for Pannellum, Marzipano and Photo Sphere Viewer
 (:func:`workers.contract.viewers.viewer_tours`). Keys in it are object keys from the bucket
 root, like scene.json's.
 
-Each scene's own evidence (its :class:`TourEntry`) is what is stored; everything else is
-derived from the entries and the site registry whenever the tour is rebuilt
-(:mod:`workers.sites.tour`, :mod:`workers.sites.tour_update`).
+Each scene's own evidence (its :class:`TourEntry`) is what is stored, one object per scene:
+``sites/<site>/tour/scenes/<scene>.json`` (``tour-entry.schema.json``), written by the
+scene's publisher. tour.json is the site index, derived from all the entries and the site
+registry whenever it is rebuilt, a moment after a publish (:mod:`workers.sites.tour`,
+:mod:`workers.sites.tour_index`); a front end reads tour.json as before.
+
+Text: ``scenes[].title``, ``points_of_interest[].label``/``kind`` and ``links[].label``/
+``kind`` are the raw text of the sidecar or file name (a text consumer shows them as text).
+The ``viewers`` configs carry the same text made inert for each viewer: raw with
+Pannellum's top-level ``escapeHTML: true``, HTML-escaped where Marzipano's Tool and Photo
+Sphere Viewer write a field as HTML (per field: :mod:`workers.contract.viewers`).
 
 Angles: a link's yaw/pitch are in the SOURCE panorama's own frame (yaw 0 = its centre,
 + right; pitch + up), degrees. Positions are plan pixels (x right, y down) of a floor whose

@@ -19,12 +19,34 @@ Tours (``tour.json``'s ``viewers``): Pannellum ``scenes`` + ``hotSpots``; Marzip
 Marzipano Tool's ``data.js`` shape (``linkHotspots``/``infoHotspots``, angles in radians,
 pitch + DOWN); Photo Sphere Viewer's VirtualTourPlugin (``nodes`` with ``links``,
 ``markers`` and the plan position in ``data.plan``; angles in radians).
+
+Text from a sidecar or a file name (scene titles, room names, POI and link labels, kinds)
+is inert in every config, so a front end can load a config as it is. Per field:
+
+- Pannellum (2.5.7): every config carries ``escapeHTML: true`` at its TOP level (inside
+  ``default`` or a scene Pannellum ignores it). With it Pannellum escapes what it writes
+  with ``innerHTML``: a scene's ``title`` and ``author``, a hotspot's ``text`` and its
+  ``type`` class, the ``strings``; ``cssClass`` goes to ``className``, never parsed. So
+  these fields hold the RAW text (escaping them ourselves would show ``&amp;lt;``). We set
+  no ``createTooltipFunc``, ``URL``, ``attributes``, ``video`` or ``image`` (a front end
+  that adds a ``createTooltipFunc`` must write ``text`` with ``textContent``).
+- Marzipano (the Marzipano Tool's ``data.js``): the Tool's ``index.js`` writes a scene's
+  ``name`` (scene list, link tooltips) and an info hotspot's ``title`` and ``text`` with
+  ``innerHTML``, so these are HTML by definition: HTML-ESCAPED here.
+- Photo Sphere Viewer (VirtualTourPlugin, MarkersPlugin): a node's ``name`` (link
+  tooltips, gallery; also ``caption`` should a front end add one) and a marker's ``tooltip`` and
+  ``content`` are HTML: HTML-ESCAPED here. Ids (``id``, ``nodeId``, ``target``,
+  ``sceneId``) are slugs and never rendered.
+
+A text consumer reads the raw text from tour.json's own ``scenes`` (``title``) and
+``points_of_interest`` (``label``, ``kind``) and from ``links`` (``label``).
 """
 
 from __future__ import annotations
 
+import html
 import math
-from typing import Any
+from typing import Any, Final
 
 from workers.contract.keys import SceneKeys
 from workers.contract.scene import TileSet
@@ -34,11 +56,20 @@ from workers.sites.geo import wrap_deg
 #: Photo Sphere Viewer's face names -> ours.
 PSV_FACES = {"left": "l", "front": "f", "right": "r", "back": "b", "top": "u", "bottom": "d"}
 
+#: Pannellum escapes titles and hotspot texts only with this at the config's top level.
+PANNELLUM_SAFE: Final = {"escapeHTML": True}
+
+
+def html_text(text: str) -> str:
+    """``text`` as HTML that shows it literally (for fields a viewer writes as HTML)."""
+    return html.escape(text, quote=True)
+
 
 def viewer_configs(keys: SceneKeys, tiles: TileSet, heading_deg: float | None) -> dict[str, Any]:
     """Ready-made configs for Pannellum, Marzipano and Photo Sphere Viewer."""
     north = heading_deg or 0.0
     pannellum = {
+        **PANNELLUM_SAFE,
         "type": "multires",
         "multiRes": {
             "basePath": keys.tiles,
@@ -86,27 +117,34 @@ def viewer_tours(tour: Tour) -> dict[str, dict[str, Any]]:
     for link in tour.links:
         links[link.source].append(link)
     headings = {s.scene: s.heading_deg or 0.0 for s in tour.scenes}
+    titles = {s.scene: s.title for s in tour.scenes}
     first = tour.scenes[0].scene if tour.scenes else None
     return {
-        "pannellum": _pannellum(tour, links, headings, first),
+        "pannellum": _pannellum(tour, links, headings, titles, first),
         "marzipano": _marzipano(tour, links, headings),
         "photo_sphere_viewer": _psv(tour, links, headings, first),
     }
 
 
 def _pannellum(
-    tour: Tour, links: dict[str, list[TourLink]], headings: dict[str, float], first: str | None
+    tour: Tour,
+    links: dict[str, list[TourLink]],
+    headings: dict[str, float],
+    titles: dict[str, str],
+    first: str | None,
 ) -> dict[str, Any]:
     scenes = {}
     for s in tour.scenes:
-        config = dict(s.viewers.get("pannellum", {}))
+        config = {
+            k: v for k, v in s.viewers.get("pannellum", {}).items() if k not in PANNELLUM_SAFE
+        }
         hotspots: list[dict[str, Any]] = [
             {
                 "type": "scene",
                 "sceneId": link.target,
                 "yaw": link.yaw_deg,
                 "pitch": link.pitch_deg,
-                "text": link.label or _title(tour, link.target),
+                "text": link.label or titles.get(link.target, link.target),
                 # Arrive facing the way we walked.
                 "targetYaw": round(
                     wrap_deg(link.yaw_deg + headings[s.scene] - headings[link.target]), 3
@@ -130,7 +168,11 @@ def _pannellum(
             "northOffset": headings[s.scene],
             "hotSpots": hotspots,
         }
-    return {"default": {"firstScene": first, "sceneFadeDuration": 1000}, "scenes": scenes}
+    return {
+        **PANNELLUM_SAFE,
+        "default": {"firstScene": first, "sceneFadeDuration": 1000},
+        "scenes": scenes,
+    }
 
 
 def _marzipano(
@@ -143,7 +185,7 @@ def _marzipano(
         scenes.append(
             {
                 "id": s.scene,
-                "name": s.title,
+                "name": html_text(s.title),
                 **config,
                 "northOffset": headings[s.scene],
                 "initialViewParameters": {"yaw": 0.0, "pitch": 0.0, "fov": math.pi / 2},
@@ -160,14 +202,14 @@ def _marzipano(
                     {
                         "yaw": math.radians(p.yaw_deg),
                         "pitch": -math.radians(p.pitch_deg),
-                        "title": p.label or p.kind,
-                        "text": p.kind,
+                        "title": html_text(p.label or p.kind),
+                        "text": html_text(p.kind),
                     }
                     for p in s.points_of_interest
                 ],
             }
         )
-    return {"name": tour.site, "scenes": scenes}
+    return {"name": html_text(tour.site), "scenes": scenes}
 
 
 def _psv(
@@ -179,7 +221,7 @@ def _psv(
         nodes.append(
             {
                 "id": s.scene,
-                "name": s.title,
+                "name": html_text(s.title),
                 "thumbnail": s.thumb,
                 "adapter": config.get("adapter", "CubemapTilesAdapter"),
                 "panorama": config.get("panorama", {}),
@@ -201,7 +243,7 @@ def _psv(
                             "pitch": math.radians(p.pitch_deg),
                         },
                         "circle": 12,
-                        "tooltip": p.label or p.kind,
+                        "tooltip": html_text(p.label or p.kind),
                         "data": {"kind": p.kind},
                     }
                     for i, p in enumerate(s.points_of_interest)
@@ -215,7 +257,3 @@ def _psv(
             }
         )
     return {"positionMode": "manual", "renderMode": "3d", "startNodeId": first, "nodes": nodes}
-
-
-def _title(tour: Tour, scene: str) -> str:
-    return next((s.title for s in tour.scenes if s.scene == scene), scene)

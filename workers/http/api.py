@@ -1,28 +1,36 @@
-"""The status service (``panodock serve``): JSON API, ``/metrics`` and the ops pages.
+"""The status service (``panodock serve``): JSON API, ``/metrics``, the pages, the share gateway.
 
-Bound to 127.0.0.1 by default. Binding any other address requires a token
-(``PANODOCK_SERVE_TOKEN``), and every state-changing endpoint always requires it, sent as
-``Authorization: Bearer <token>``; without a configured token they are refused outright.
+Bound to 127.0.0.1 by default. Binding any other address requires the admin token
+(``PANODOCK_SERVE_TOKEN``, >= 32 characters). Credentials and roles are
+:mod:`workers.http.auth`'s: when a token or any API key exists, every route below except
+``/healthz`` needs one, sent as ``Authorization: Bearer <token or key>`` or as the
+console's session cookie; with none configured, loopback clients may read and nobody may
+act. Every request must carry an allowed ``Host`` (``PANODOCK_SERVE_ALLOWED_HOSTS``).
 
-Read endpoints::
+Read endpoints (role)::
 
-    GET /healthz                        Redis reachable
-    GET /api/status                     queue, workers, captures by state, recent failures,
-                                        last hour's activity, watchers, scenes to place
-    GET /api/captures?state=&site=      captures (newest first), filtered
-    GET /api/captures/<id>              one capture and its full history
-    GET /metrics                        Prometheus text format (workers.ops.metrics)
+    GET /healthz                        Redis reachable (open)
+    GET /api/status                     queue, workers, captures by state, ... (operator)
+    GET /api/captures?state=&site=      captures (newest first), filtered (operator)
+    GET /api/captures/<id>              one capture and its full history (operator)
+    GET /metrics                        Prometheus text format (operator)
+    GET /api/shares                     share links (admin)
 
-Actions (token required)::
+Actions::
 
-    POST /api/captures/<id>/retry               a failed or quarantined capture, again
-    POST /api/dead/requeue                      every dead-lettered job back on the queue
-    POST /api/scenes/<site>/<scene>/republish   run the live version's capture again
+    POST /api/captures/<id>/retry               a failed or quarantined capture (operator)
+    POST /api/dead/requeue                      dead-lettered jobs back on the queue (operator)
+    POST /api/scenes/<site>/<scene>/republish   the live version's capture again (operator)
+    POST /api/shares                            a share link {site, scenes, expires, label} (admin)
+    POST /api/shares/<id>/revoke                stop a share link (admin)
+
+``/s/<token>/…`` is the share gateway (:mod:`workers.http.gateway`). The OpenAPI document is
+at ``/api/openapi.json``; no docs page is served (Swagger UI would load a CDN's script on
+the console's origin).
 """
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 from dataclasses import asdict
@@ -31,13 +39,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import redis
-from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi import Body, Depends, FastAPI, HTTPException, Query
 from fastapi.responses import Response
 
 from config.errors import ConfigError, ObjectNotFound
 from config.settings import Settings
+from workers.access.apikeys import Role
+from workers.access.shares import ShareNotFound
+from workers.access.tokens import parse_duration
 from workers.contract.keys import current_key, tour_key
 from workers.contract.tour import Tour
+from workers.http.auth import (
+    Access,
+    AuditRequests,
+    HostCheck,
+    allowed_hosts,
+    check_token,
+    install_log_redaction,
+)
+from workers.http.gateway import gateway_router
 from workers.http.pages import web_router
 from workers.ops.bulk import republish_scene
 from workers.ops.metrics import CONTENT_TYPE, PanodockCollector, exposition
@@ -51,8 +71,8 @@ from workers.ops.status import (
     worker_rows,
 )
 from workers.queue.actors import App
-from workers.queue.broker import PROCESS_CAPTURE, QUEUE
-from workers.queue.deadletters import DeadJob, requeue_dead
+from workers.queue.broker import PROCESS_CAPTURE, QUEUE, redis_client
+from workers.queue.deadletters import DeadJob, dead_jobs, requeue_dead
 from workers.state.ledger import Capture, CaptureNotFound, State
 from workers.store.base import ObjectStore
 from workers.store.factory import make_store
@@ -87,9 +107,12 @@ def retry_capture(app: App, capture_id: str) -> Capture | None:
 
 
 def requeue_dead_captures(app: App) -> list[DeadJob]:
-    """Put every dead-lettered job back on the queue and its capture back to queued."""
-    jobs = requeue_dead(app.broker, QUEUE)
-    for job in jobs:
+    """Put every dead-lettered capture job back on the queue, its capture back to queued.
+
+    The captures are recorded as queued BEFORE their jobs are sent again, as the intake
+    does: a job that ran at once must not find its capture moved back afterwards.
+    """
+    for job in dead_jobs(app.broker.client, QUEUE):
         if job.actor != PROCESS_CAPTURE or not job.args:
             continue
         try:
@@ -99,7 +122,7 @@ def requeue_dead_captures(app: App) -> list[DeadJob]:
             )  # fmt: skip
         except CaptureNotFound:
             log.warning("re-queued dead job %s names no capture in the ledger", job.args[0])
-    return jobs
+    return requeue_dead(app.broker, QUEUE)
 
 
 def create_api(
@@ -115,13 +138,22 @@ def create_api(
     :func:`workers.http.viewer_assets.install_viewers`; without it the scene page says the
     viewers are not installed.
     """
+    check_token(settings)
     store = store or make_store(settings)
     app = App(settings, redis_url, store=store)
     ledger = app.ledger
-    token = settings.serve_token.get_secret_value() if settings.serve_token else None
+    access = Access(settings, client=redis_client(redis_url))
     api = FastAPI(
-        title="panodock", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json"
-    )
+        title="panodock", version="1", docs_url=None, redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )  # fmt: skip
+    api.add_middleware(AuditRequests, access=access)
+    api.add_middleware(HostCheck, hosts=allowed_hosts(settings))  # outermost: runs first
+    api.state.access = access
+    reader = [Depends(access.require(Role.operator))]
+    operator = [Depends(access.require(Role.operator, action=True))]
+    admin_reads = [Depends(access.require(Role.admin))]
+    admin = [Depends(access.require(Role.admin, action=True))]
 
     def stats() -> QueueStats:
         return queue_stats(ledger.client, QUEUE, heartbeat_seconds=settings.heartbeat_seconds)
@@ -130,15 +162,10 @@ def create_api(
         return activity(ledger, now=datetime.now(UTC))
 
     collector = PanodockCollector(
-        queue=QUEUE, queue_stats=stats, counts=ledger.counts, activity=last_hour
-    )
-
-    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
-        sent = (authorization or "").removeprefix("Bearer ").strip()
-        if not token or not hmac.compare_digest(sent.encode(), token.encode()):
-            raise HTTPException(
-                401, "this action needs the service token (Authorization: Bearer …)"
-            )
+        queue=QUEUE, queue_stats=stats, counts=ledger.counts, activity=last_hour,
+        share_requests=access.audit.share_counts,
+        watchers=lambda: watcher_health(ledger.client),
+    )  # fmt: skip
 
     def find(capture_id: str) -> Capture:
         try:
@@ -154,7 +181,7 @@ def create_api(
             raise HTTPException(503, f"redis unreachable: {exc}") from exc
         return {"status": "ok"}
 
-    @api.get("/api/status")
+    @api.get("/api/status", dependencies=reader)
     def status() -> dict[str, Any]:
         return {
             "queue": asdict(stats()),
@@ -184,7 +211,7 @@ def create_api(
                 out[site] = tour.needs_placement
         return out
 
-    @api.get("/api/captures")
+    @api.get("/api/captures", dependencies=reader)
     def captures(
         state: Annotated[State | None, Query()] = None,
         site: Annotated[str | None, Query()] = None,
@@ -197,7 +224,7 @@ def create_api(
         rows.sort(key=lambda c: c.updated_at, reverse=True)
         return [c.model_dump(mode="json", include=_SUMMARY) for c in rows[:limit]]
 
-    @api.get("/api/captures/{capture_id}")
+    @api.get("/api/captures/{capture_id}", dependencies=reader)
     def capture(capture_id: str) -> dict[str, Any]:
         found = find(capture_id)
         return {
@@ -205,11 +232,11 @@ def create_api(
             "history": [e.model_dump(mode="json") for e in ledger.history(found.id)],
         }
 
-    @api.get("/metrics")
+    @api.get("/metrics", dependencies=reader)
     def metrics() -> Response:
         return Response(exposition(collector), media_type=CONTENT_TYPE)
 
-    @api.post("/api/captures/{capture_id}/retry", dependencies=[Depends(require_token)])
+    @api.post("/api/captures/{capture_id}/retry", dependencies=operator)
     def retry(capture_id: str) -> dict[str, str]:
         found = find(capture_id)
         if retry_capture(app, found.id) is None:
@@ -217,12 +244,19 @@ def create_api(
         log.info("capture %s queued again by the ops console", found.id)
         return {"capture": found.id, "state": State.QUEUED.value}
 
-    @api.post("/api/dead/requeue", dependencies=[Depends(require_token)])
+    @api.post("/api/dead/requeue", dependencies=operator)
     def requeue() -> dict[str, Any]:
-        jobs = requeue_dead_captures(app)
-        return {"requeued": [{"actor": j.actor, "args": list(j.args)} for j in jobs]}
+        from workers.notify import WEBHOOK_QUEUE
 
-    @api.post("/api/scenes/{site}/{scene}/republish", dependencies=[Depends(require_token)])
+        jobs = requeue_dead_captures(app)
+        # A delivery's arguments carry the receiver's URL and the body: counted, not shown.
+        deliveries = requeue_dead(app.broker, WEBHOOK_QUEUE)
+        return {
+            "requeued": [{"actor": j.actor, "args": list(j.args)} for j in jobs],
+            "webhook_deliveries": len(deliveries),
+        }
+
+    @api.post("/api/scenes/{site}/{scene}/republish", dependencies=operator)
     def republish(site: str, scene: str) -> dict[str, str]:
         if not store.exists(current_key(site, scene)):
             raise HTTPException(404, f"scene {site}/{scene} is not published")
@@ -231,8 +265,43 @@ def create_api(
             raise HTTPException(409, f"the capture of {site}/{scene} is not published now")
         return {"capture": moved.id, "state": State.QUEUED.value}
 
-    api.include_router(web_router(store=store, viewers=viewers))
+    @api.get("/api/shares", dependencies=admin_reads)
+    def shares(site: Annotated[str | None, Query()] = None) -> list[dict[str, object]]:
+        return [share.public() for share in access.shares.list(site)]
+
+    @api.post("/api/shares", dependencies=admin)
+    def create_share(
+        site: Annotated[str, Body()],
+        label: Annotated[str, Body()],
+        expires: Annotated[str, Body()] = "30d",
+        scenes: Annotated[list[str] | None, Body()] = None,
+    ) -> dict[str, object]:
+        try:
+            lifetime = parse_duration(expires)
+        except ConfigError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        share, secret = access.shares.create(site, expires_in=lifetime, label=label, scenes=scenes)
+        return {
+            "id": share.id, "url": share_url(settings, secret), "token": secret,
+            "site": share.site, "expires_at": share.expires_at.isoformat(),
+        }  # fmt: skip
+
+    @api.post("/api/shares/{share_id}/revoke", dependencies=admin)
+    def revoke_share(share_id: str) -> dict[str, object]:
+        try:
+            return access.shares.revoke(share_id).public()
+        except ShareNotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    api.include_router(web_router(store=store, viewers=viewers, access=access))
+    api.include_router(gateway_router(access=access, store=store, app=app))
     return api
+
+
+def share_url(settings: Settings, token: str) -> str:
+    """The URL a share link is sent as."""
+    base = settings.public_url or f"http://{settings.serve_host}:{settings.serve_port}"
+    return f"{base.rstrip('/')}/s/{token}/"
 
 
 def run_api(settings: Settings, redis_url: str, *, viewers_cache: Path | None = None) -> None:
@@ -246,15 +315,18 @@ def run_api(settings: Settings, redis_url: str, *, viewers_cache: Path | None = 
     from workers.http.viewer_assets import ViewersUnavailable, install_viewers
 
     token = settings.serve_token.get_secret_value() if settings.serve_token else None
+    check_token(settings)
     check_bind(settings.serve_host, token)
     try:
         viewers: Path | None = install_viewers(viewers_cache or settings.data_dir / "web")
     except ViewersUnavailable as exc:
         log.warning("%s; the scene page will not work", exc)
         viewers = None
-    uvicorn.run(
+    config = uvicorn.Config(
         create_api(settings, redis_url, viewers=viewers),
         host=settings.serve_host,
         port=settings.serve_port,
         log_level=settings.log_level.lower(),
     )
+    install_log_redaction()  # after uvicorn.Config has configured its loggers
+    uvicorn.Server(config).run()

@@ -8,7 +8,11 @@ Routes::
     /static/<file>             the pages' own JS and CSS
     /vendor/<file>             the pinned viewers, from the npm install (never a CDN)
     /objects/<key>             published objects (scenes/, sites/, schemas/) from the store
+    /login, /logout            the console's login form (POST a token) and its session cookie
 
+When any credential is configured (:mod:`workers.http.auth`), ``/ops`` needs the operator
+role and ``/scene`` and ``/objects`` the viewer role for the scene's site; a browser without
+a session gets the login form (401). ``/static`` and ``/vendor`` are code, open to all.
 The scene page reads only published objects (``current.json``, then ``scene.json``, then
 tiles) through ``/objects``, with the viewer configs from ``scene.json`` as they are: what it
 shows is what a downstream front end gets from the bucket. Originals (``raw/``) are never
@@ -19,15 +23,21 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
+from urllib.parse import parse_qs
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from config.errors import ObjectNotFound
+from workers.access.apikeys import Role
+from workers.access.sessions import COOKIE
 from workers.contract.keys import PUBLIC_PREFIXES
 from workers.http.viewer_assets import VENDOR_FILES
 from workers.store.base import ObjectStore, content_type_for
+
+if TYPE_CHECKING:
+    from workers.http.auth import Access
 
 _STATIC_TYPES: Final = {
     ".html": "text/html; charset=utf-8",
@@ -44,21 +54,73 @@ def _static(name: str) -> Response:
     return Response(path.read_bytes(), media_type=_STATIC_TYPES[suffix])
 
 
-def web_router(*, store: ObjectStore, viewers: Path | None) -> APIRouter:
+def static_page(name: str, *, private: bool = False, status: int = 200) -> Response:
+    """One of the pages in ``static/``; ``private`` pages are not kept by shared caches."""
+    page = _static(name)
+    page.status_code = status
+    if private:
+        page.headers["Cache-Control"] = "private, no-store"
+        page.headers["Referrer-Policy"] = "no-referrer"
+    return page
+
+
+def web_router(*, store: ObjectStore, viewers: Path | None, access: Access) -> APIRouter:
     """Routes of the pages; ``viewers`` is the npm ``node_modules`` (None: not installed)."""
     router = APIRouter()
+
+    def guard(request: Request, role: Role) -> Response | None:
+        """None when the caller may see the page, else the login form (401/403)."""
+        try:
+            access.check(request, role)
+        except HTTPException as exc:
+            if exc.status_code == 401:
+                return static_page("login.html", private=True, status=401)
+            raise
+        return None
+
+    @router.post("/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        secret = (form.get("token") or [""])[0].strip()
+        found = access.from_secret(secret) if secret else None
+        if found is None:
+            return static_page("login.html", private=True, status=403)
+        sid = access.sessions.create(
+            {"kind": "admin"} if found.kind == "admin" else {"kind": "key", "id": found.id}
+        )
+        target = (form.get("next") or ["/ops"])[0]
+        if not target.startswith("/") or target.startswith("//"):
+            target = "/ops"
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            COOKIE, sid, max_age=access.sessions.ttl_seconds, httponly=True, samesite="strict",
+            secure=request.url.scheme == "https", path="/",
+        )  # fmt: skip
+        return response
+
+    @router.post("/logout", include_in_schema=False)
+    def logout(request: Request) -> Response:
+        sid = request.cookies.get(COOKIE)
+        if sid:
+            access.sessions.end(sid)
+        response = RedirectResponse("/ops", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
 
     @router.get("/", include_in_schema=False)
     def index() -> RedirectResponse:
         return RedirectResponse("/ops")
 
     @router.get("/ops", include_in_schema=False)
-    def ops() -> Response:
-        return _static("ops.html")
+    def ops(request: Request) -> Response:
+        return guard(request, Role.operator) or _static("ops.html")
 
     @router.get("/scene/{site}/{scene}", include_in_schema=False)
-    def scene(site: str, scene: str) -> Response:
-        return _static("scene.html")
+    def scene(request: Request, site: str, scene: str) -> Response:
+        refused = guard(request, Role.viewer)
+        if refused is None and not access.check(request, Role.viewer).reads(site):
+            raise HTTPException(403, f"this credential does not reach site {site}")
+        return refused or _static("scene.html")
 
     @router.get("/static/{name}", include_in_schema=False)
     def static(name: str) -> Response:
@@ -78,16 +140,20 @@ def web_router(*, store: ObjectStore, viewers: Path | None) -> APIRouter:
         )
 
     @router.get("/objects/{key:path}", include_in_schema=False)
-    def published(key: str) -> Response:
+    def published(request: Request, key: str) -> Response:
+        who = access.check(request, Role.viewer)
         if not key.startswith(PUBLIC_PREFIXES) or ".." in key.split("/"):
             raise HTTPException(404, f"{key} is not a published object")
+        site = key.split("/")[1] if not key.startswith("schemas/") else None
+        if site is not None and not who.reads(site):
+            raise HTTPException(403, f"this credential does not reach site {site}")
         try:
             body = store.get(key)
         except (ObjectNotFound, ValueError) as exc:
             raise HTTPException(404, f"no published object {key}") from exc
         # Scene versions are immutable; pointers and indexes change.
         immutable = key.startswith("scenes/") and not key.endswith("current.json")
-        cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
+        cache = "private, max-age=31536000, immutable" if immutable else "private, no-cache"
         return Response(body, media_type=content_type_for(key), headers={"Cache-Control": cache})
 
     return router

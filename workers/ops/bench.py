@@ -113,7 +113,9 @@ def run_bench(*, width: int, runs: int, settings: Settings, source: Path | None 
     redis = RedisServer(tmp / "redis", binary=settings.redis_server, port=free_port())
     try:
         url = redis.start()
-        bench_settings = settings.model_copy(update={"data_dir": tmp, "store_dir": tmp / "store"})
+        bench_settings = settings.model_copy(
+            update={"data_dir": tmp, "store_dir": tmp / "store", "webhooks": []}
+        )
         data = make_input(width, source)
         path = tmp / "inbox" / f"bench-{width}.jpg"
         path.parent.mkdir()
@@ -123,6 +125,7 @@ def run_bench(*, width: int, runs: int, settings: Settings, source: Path | None 
             ledger=Ledger(client=redis_client(url)),
             enqueue=lambda capture_id: None,
             default_site="bench",
+            max_file_bytes=bench_settings.max_file_bytes,
         )
         capture_id = intake(Candidate(root=path, files=(path,), is_folder=False))
         ctx = mp.get_context("spawn")

@@ -9,17 +9,21 @@ time, so any one status service reports the whole cluster. Names::
     panodock_workers_alive                       worker processes with a live presence key
     panodock_captures{state}                     captures per ledger state
     panodock_published_last_hour                 captures published in the last hour
-    panodock_failed_last_hour                    captures failed or quarantined in it
+    panodock_failed_last_hour                    captures failed in it
+    panodock_quarantined_last_hour               captures quarantined in it
     panodock_retries_last_hour                   attempts that failed and were retried
     panodock_stage_seconds{stage, quantile}      stage durations (0.5, 0.95) in the last hour
+    panodock_share_requests_total{share, label}  requests through each share link (audit log)
+    panodock_intake_paused{reason}               1 while a watcher takes no new files (disk, redis)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from workers.ops.status import Activity, QueueStats
@@ -38,13 +42,17 @@ class PanodockCollector(Collector):
         queue_stats: Callable[[], QueueStats],
         counts: Callable[[], dict[State, int]],
         activity: Callable[[], Activity],
+        share_requests: Callable[[], list[tuple[str, str, int]]] | None = None,
+        watchers: Callable[[], list[dict[str, Any]]] | None = None,
     ) -> None:
         self.queue = queue
         self.queue_stats = queue_stats
         self.counts = counts
         self.activity = activity
+        self.share_requests = share_requests
+        self.watchers = watchers
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         stats = self.queue_stats()
         depth = GaugeMetricFamily(
             "panodock_queue_messages", "Messages in a dramatiq queue by state.",
@@ -72,7 +80,8 @@ class PanodockCollector(Collector):
         recent = self.activity()
         for name, value, text in (
             ("published", recent.published, "Captures published in the last hour."),
-            ("failed", recent.failed, "Captures failed or quarantined in the last hour."),
+            ("failed", recent.failed, "Captures failed in the last hour."),
+            ("quarantined", recent.quarantined, "Captures quarantined in the last hour."),
             ("retries", recent.retries, "Attempts that failed and were retried, last hour."),
         ):
             yield GaugeMetricFamily(f"panodock_{name}_last_hour", text, value=value)
@@ -84,6 +93,24 @@ class PanodockCollector(Collector):
             stages.add_metric([stage, "0.5"], row["p50"])
             stages.add_metric([stage, "0.95"], row["p95"])
         yield stages
+        if self.share_requests is not None:
+            shares = CounterMetricFamily(
+                "panodock_share_requests", "Requests through a share link.",
+                labels=["share", "label"],
+            )  # fmt: skip
+            for share_id, label, n in self.share_requests():
+                shares.add_metric([share_id, label], n)
+            yield shares
+        if self.watchers is not None:
+            paused = GaugeMetricFamily(
+                "panodock_intake_paused",
+                "1 while a watcher takes no new files for want of room (disk or Redis).",
+                labels=["reason"],
+            )
+            reasons = {(w.get("paused") or {}).get("reason") for w in self.watchers()}
+            for reason in ("disk", "redis"):
+                paused.add_metric([reason], 1.0 if reason in reasons else 0.0)
+            yield paused
 
 
 def exposition(collector: PanodockCollector) -> bytes:

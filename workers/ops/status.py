@@ -78,7 +78,10 @@ def queue_stats(client: redis.Redis, queue: str, *, heartbeat_seconds: float) ->
 
 
 def format_status(
-    stats: QueueStats, counts: dict[State, int], recent_failures: list[Capture]
+    stats: QueueStats,
+    counts: dict[State, int],
+    recent_failures: list[Capture],
+    watchers: list[dict[str, Any]] | None = None,
 ) -> str:
     """The plain-text report of ``panodock status``."""
     lines = [
@@ -88,6 +91,9 @@ def format_status(
         "",
         "captures  " + "  ".join(f"{state.value} {n}" for state, n in counts.items()),
     ]
+    for watcher in watchers or []:  # a paused intake is the first thing an operator must see
+        if watcher.get("paused"):
+            lines += ["", f"INTAKE PAUSED: {watcher['paused']['message']}"]
     if recent_failures:
         lines += ["", "recent failures:"]
         for c in recent_failures:
@@ -163,6 +169,7 @@ class Activity:
     stage_seconds: dict[str, dict[str, float]] = field(
         metadata={"doc": "Per stage: n, p50 and p95 of its duration in seconds."}
     )
+    quarantined: int = 0
 
     @property
     def throughput_per_minute(self) -> float:
@@ -171,13 +178,13 @@ class Activity:
     @property
     def error_rate(self) -> float:
         """Failed and quarantined captures over every capture that finished."""
-        done = self.published + self.failed
-        return self.failed / done if done else 0.0
+        done = self.published + self.failed + self.quarantined
+        return (self.failed + self.quarantined) / done if done else 0.0
 
     @property
     def retry_rate(self) -> float:
         """Retried attempts per finished capture."""
-        done = self.published + self.failed
+        done = self.published + self.failed + self.quarantined
         return self.retries / done if done else 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -185,6 +192,7 @@ class Activity:
             "window_seconds": self.window_seconds,
             "published": self.published,
             "failed": self.failed,
+            "quarantined": self.quarantined,
             "retries": self.retries,
             "throughput_per_minute": round(self.throughput_per_minute, 3),
             "error_rate": round(self.error_rate, 4),
@@ -197,30 +205,33 @@ class Activity:
 def activity(
     ledger: Ledger, *, now: datetime, window_seconds: float = 3600.0, max_captures: int = 500
 ) -> Activity:
-    """Throughput, failures, retries and stage durations (p50/p95) from the histories.
+    """Throughput, failures, retries and stage durations (p50/p95) in the window.
 
-    Reads the histories of the ``max_captures`` most recently updated captures; a stage
-    lasts from its event to the capture's next event.
+    The counts (published, failed, quarantined, per minute) are exact, whatever their size:
+    they come from the ledger's per-state sets, where a capture's score is the time it
+    entered its current state. A capture that entered a final state in the window counts
+    once, in the state it is in now. Retries and stage durations are read from the
+    histories of the ``max_captures`` most recently updated captures (a sample: reading
+    every history would cost one round trip per capture); a stage lasts from its event to
+    the capture's next event.
     """
     since = now - timedelta(seconds=window_seconds)
+    until = since + timedelta(seconds=window_seconds)
     minutes = max(1, int(window_seconds // 60))
     per_minute = [0] * minutes
-    published = failed = retries = 0
+    published_at = _entered(ledger, State.PUBLISHED, since, until)
+    for at in published_at:
+        slot = int((at - since.timestamp()) // 60)
+        per_minute[min(max(slot, 0), minutes - 1)] += 1
+    failed = len(_entered(ledger, State.FAILED, since, until))
+    quarantined = len(_entered(ledger, State.QUARANTINED, since, until))
+    retries = 0
     durations: dict[str, list[float]] = {}
     for capture_id in _recent_ids(ledger, since, max_captures):
         events = ledger.history(capture_id)
-        for previous, event, following in zip(
-            [None, *events[:-1]], events, [*events[1:], None], strict=True
-        ):
+        for event, following in zip(events, [*events[1:], None], strict=True):
             if event.at < since:
                 continue
-            entered = previous is None or previous.state != event.state
-            if event.state == State.PUBLISHED and entered:
-                published += 1
-                slot = int((event.at - since).total_seconds() // 60)
-                per_minute[min(slot, minutes - 1)] += 1
-            elif event.state in (State.FAILED, State.QUARANTINED) and entered:
-                failed += 1
             if event.kind == "retry":
                 retries += 1
             if event.state == State.PROCESSING and event.stage and following is not None:
@@ -234,7 +245,21 @@ def activity(
         }
         for stage, values in sorted(durations.items())
     }
-    return Activity(window_seconds, published, failed, retries, per_minute, stages)
+    return Activity(
+        window_seconds, len(published_at), failed, retries, per_minute, stages, quarantined
+    )
+
+
+def _entered(ledger: Ledger, state: State, since: datetime, until: datetime) -> list[float]:
+    """When each capture now in ``state`` entered it, for those that did in the window."""
+    rows = cast(
+        list[tuple[bytes, float]],
+        ledger.client.zrangebyscore(
+            f"{ledger.ns}:state:{state.value}", since.timestamp(), until.timestamp(),
+            withscores=True,
+        ),
+    )  # fmt: skip
+    return [float(score) for _, score in rows]
 
 
 def _recent_ids(ledger: Ledger, since: datetime, limit: int) -> list[str]:

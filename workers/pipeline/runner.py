@@ -20,13 +20,16 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
 
 from config.settings import Settings
+from config.webhooks import SCENE_PUBLISHED
 from ingest.sidecar import Sidecar
 from stitching.fisheye import INTERPOLATIONS, DualFisheyeRemapper
 from stitching.privacy import FaceDetector
 from tiling.cube import CubeProjector
+from workers.notify import events
 from workers.ops.logs import log_context, set_stage
 from workers.pipeline import checkpoint
 from workers.pipeline.inputs import Inputs
@@ -62,6 +65,9 @@ class Pipeline:
         fresh projector and a clock without limits.
     stages:
         The stages in order (default :data:`workers.pipeline.stages.STAGES`).
+    notify:
+        Called with an event and its data when a capture is published (the app's webhooks,
+        :mod:`workers.notify`); it must not raise. Default: nobody is told.
     """
 
     def __init__(
@@ -74,6 +80,7 @@ class Pipeline:
         projector: CubeProjector | None = None,
         clock: StageClock | None = None,
         stages: Sequence[Stage] = STAGES,
+        notify: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -81,6 +88,7 @@ class Pipeline:
         self.inputs = inputs
         self.clock = clock or StageClock({}, default=float("inf"))
         self.stages = tuple(stages)
+        self.notify = notify
         self.context = Context(
             store=store,
             ledger=ledger,
@@ -149,6 +157,8 @@ class Pipeline:
             log.info("capture %s was published by another worker", capture_id)
         else:
             log.info("capture %s published: %s", capture_id, keys.current)
+            if self.notify is not None:  # after the pointer swap, once per capture
+                self.notify(SCENE_PUBLISHED, events.published(keys, capture_id))
 
     def _claim(self, capture_id: str) -> Capture | None:
         """Enter the first stage, taking the capture; None if it is not claimable."""

@@ -10,6 +10,11 @@ What happens to a job that raised is the one outcome table's decision
 unexpected exception with its traceback) and returns; a job to retry is recorded as a
 typed retry event and re-raised, and dramatiq's Retries middleware, consulting the same
 table, retries it with backoff until its retries run out.
+
+The outcomes a capture's webhooks hear of are emitted here, once, by the call that recorded
+them: ``capture.quarantined``, ``capture.failed`` (retries exhausted included), and
+``scene.published`` from the pipeline after the pointer swap. Deliveries are a second actor
+on their own queue (:mod:`workers.notify`), declared on the same broker.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from config.data import FACE_MODEL, LENSES_TOML
 from config.errors import ConfigError
 from config.outcomes import is_unexpected, outcome
 from config.settings import Settings
+from workers.notify import CAPTURE_FAILED, CAPTURE_QUARANTINED, Notifier, emit, events
 from workers.pipeline.inputs import Inputs
 from workers.pipeline.runner import Pipeline
 from workers.queue.broker import CAPTURE_GAVE_UP, PROCESS_CAPTURE, QUEUE, make_broker, redis_client
 from workers.queue.stage_limits import StageClock
-from workers.state.ledger import UNFINISHED, Ledger, State
+from workers.state.ledger import UNFINISHED, Capture, Ledger, State
 from workers.store.base import ObjectStore
 from workers.store.factory import make_store
 
@@ -49,6 +55,8 @@ class App:
         self.broker = make_broker(settings, redis_url, stage_clock=self.clock)
         self.ledger = Ledger(client=redis_client(redis_url))
         self._pipeline: Pipeline | None = None
+        #: Webhook deliveries: their own actor and queue (workers.notify).
+        self.notifier = Notifier(settings, self.broker)
         self.process_capture: dramatiq.Actor[[str], None] = dramatiq.Actor(
             self._process_capture,
             broker=self.broker,
@@ -78,6 +86,7 @@ class App:
                 ledger=self.ledger,
                 inputs=self._inputs(),
                 clock=self.clock,
+                notify=self.notify,
             )
         return self._pipeline
 
@@ -99,6 +108,10 @@ class App:
             model_name=str(path),
         )
 
+    def notify(self, event: str, payload: dict[str, Any]) -> None:
+        """Queue ``event`` for the webhooks that want it (never raises; workers.notify)."""
+        emit(self.notifier, event, payload)
+
     def enqueue(self, capture_id: str) -> None:
         """Queue a capture for processing (from the watcher or an ops command)."""
         self.process_capture.send(capture_id)
@@ -111,9 +124,10 @@ class App:
             action = outcome(exc)
             if action == "quarantine":
                 log.warning("capture %s quarantined: %s", capture_id, exc)
-                self.ledger.transition(
+                moved = self.ledger.transition(
                     capture_id, State.QUARANTINED, reason=str(exc), error=type(exc).__name__
                 )
+                self._tell(CAPTURE_QUARANTINED, moved)
                 return
             if action == "fail":
                 self._fail(capture_id, exc)
@@ -128,7 +142,8 @@ class App:
         name = type(exc).__name__
         if not is_unexpected(exc):
             log.warning("capture %s failed: %s", capture_id, exc)
-            self.ledger.transition(capture_id, State.FAILED, reason=str(exc), error=name)
+            moved = self.ledger.transition(capture_id, State.FAILED, reason=str(exc), error=name)
+            self._tell(CAPTURE_FAILED, moved)
             return
         log.error("capture %s failed on an unexpected error", capture_id, exc_info=exc)
         reason = (
@@ -136,7 +151,15 @@ class App:
             f"history; after a fix, `panodock retry {capture_id[:12]}`)"
         )
         trace = "".join(traceback.format_exception(exc)).rstrip()
-        self.ledger.transition(capture_id, State.FAILED, reason=reason, detail=trace, error=name)
+        moved = self.ledger.transition(
+            capture_id, State.FAILED, reason=reason, detail=trace, error=name
+        )
+        self._tell(CAPTURE_FAILED, moved)
+
+    def _tell(self, event: str, capture: Capture | None) -> None:
+        """Emit a capture's outcome, if this call is the one that recorded it."""
+        if capture is not None:
+            self.notify(event, events.capture_outcome(capture, capture.reason))
 
     def _note_retry(self, capture_id: str, exc: BaseException) -> None:
         message = CurrentMessage.get_current_message()
@@ -162,7 +185,8 @@ class App:
             f"gave up after {info.get('retries')} attempts; last error: "
             f"{_last_error(message)}. Fix the cause, then `panodock retry {capture_id[:12]}`"
         )
-        self.ledger.transition(capture_id, State.FAILED, reason=reason, expect=UNFINISHED)
+        moved = self.ledger.transition(capture_id, State.FAILED, reason=reason, expect=UNFINISHED)
+        self._tell(CAPTURE_FAILED, moved)
 
 
 def _last_error(message: dict[str, Any]) -> str:

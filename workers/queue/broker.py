@@ -3,7 +3,8 @@
 Every name a message carries is here: the queue and the actor names, so the status page,
 the dead letters and the log context refer to the same strings as the actors. What is
 retried is decided by the one outcome table, ``config.outcomes``, which dramatiq's
-Retries middleware consults through :func:`retry_when`.
+Retries middleware consults through :func:`retry_when`. Webhook deliveries (their queue,
+actor and retry policy) are :mod:`workers.notify.delivery`'s.
 """
 
 from __future__ import annotations

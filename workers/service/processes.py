@@ -1,11 +1,12 @@
 """Processes: a worker, and ``panodock run`` — the whole service on one machine.
 
 ``panodock run`` starts, in order: the private Redis (unless ``PANODOCK_REDIS_URL`` names
-one), N worker processes, the status service, then the watcher, each in its own process.
-It stops in the reverse order. Worker processes get the resolved settings through
-``PANODOCK_*`` variables, so a flag given to ``run`` reaches them. Redis runs in its own
-session so a Ctrl-C at the terminal does not kill it under the workers while they hand
-back their jobs.
+one), N worker processes, the status service, then the watcher, each in its own process,
+and supervises them (:mod:`workers.service.supervisor`: what dies is restarted; children die
+with the service and a crashed run's leftovers are cleaned up, :mod:`workers.service.lifetime`).
+Worker processes get the resolved settings through ``PANODOCK_*`` variables, so a flag given
+to ``run`` reaches them. The watcher pauses intake while a disk or Redis is short of room
+(:mod:`workers.service.free_space`).
 
 Shutdown never strands a job: a worker stops taking messages, lets running jobs finish
 (up to ``shutdown_timeout_seconds``), and hands prefetched messages back to the queue.
@@ -20,29 +21,39 @@ import logging
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 from dataclasses import asdict
 
 import dramatiq
+import redis
 
 from config.errors import InfrastructureError
 from config.settings import Settings, child_environ
+from ingest.candidates import Candidate
 from ingest.image import configure_libvips
 from ingest.intake import Intake
 from ingest.sources.factory import build_sources
 from ingest.watcher import InboxWatcher
 from workers.contract.keys import schema_key
 from workers.contract.schemas import schema_files
+from workers.notify import WEBHOOK_QUEUE
 from workers.ops.status import publish_watcher_health
 from workers.queue.actors import App
+from workers.queue.broker import QUEUE
 from workers.queue.presence import Presence
+from workers.service.free_space import REDIS_DISK_MESSAGE, IntakeGate, is_misconf
+from workers.service.lifetime import PidFile, die_with_parent
 from workers.service.redis_server import RedisServer
+from workers.service.supervisor import Supervisor
 from workers.store.base import ObjectStore
 from workers.store.factory import make_store
 
 log = logging.getLogger(__name__)
+
+#: Threads per worker process for webhook deliveries (network waits, not CPU).
+WEBHOOK_THREADS = 2
+
+HEALTH_SECONDS = 2.0  # how often the watcher reports its health (and re-checks free space)
 
 
 def resolve_redis_url(settings: Settings) -> str:
@@ -83,11 +94,17 @@ def run_worker(settings: Settings, redis_url: str, stop: threading.Event | None 
     app = App(settings, redis_url)
     app.pipeline  # noqa: B018 - load the face model now: a bad one stops the worker at start
     app.broker.emit_after("process_boot")  # starts the TimeLimit watchdog
-    worker = dramatiq.Worker(app.broker, worker_threads=settings.worker_threads)
+    worker = dramatiq.Worker(
+        app.broker, worker_threads=settings.worker_threads, queues={QUEUE}
+    )
     # Prefetch only what the threads can run: a job waiting in one worker's memory is a job
     # another idle worker cannot take, and one more to redeliver if this worker dies.
     worker.queue_prefetch = settings.worker_threads
     worker.start()
+    # Webhook deliveries have threads of their own: a slow receiver never holds a capture.
+    deliveries = dramatiq.Worker(app.broker, worker_threads=WEBHOOK_THREADS, queues={WEBHOOK_QUEUE})
+    deliveries.queue_prefetch = WEBHOOK_THREADS
+    deliveries.start()
     presence = Presence(
         client=app.ledger.client, ttl=settings.heartbeat_seconds, threads=settings.worker_threads
     )
@@ -97,6 +114,7 @@ def run_worker(settings: Settings, redis_url: str, stop: threading.Event | None 
         stop.wait()
     finally:
         worker.stop(timeout=int(settings.shutdown_timeout_seconds * 1000))
+        deliveries.stop(timeout=int(settings.shutdown_timeout_seconds * 1000))
         presence.stop()
         app.broker.close()
         log.info("worker %d stopped", os.getpid())
@@ -114,16 +132,37 @@ def run_watcher(settings: Settings, redis_url: str, stop: threading.Event | None
         ledger=app.ledger,
         enqueue=app.enqueue,
         default_site=settings.default_site,
+        max_file_bytes=settings.max_file_bytes,
     )
-    requeued = intake.requeue_unfinished()
+    try:
+        requeued = intake.requeue_unfinished()
+    except redis.ResponseError as exc:
+        if not is_misconf(exc):
+            raise
+        log.error("%s: captures left unqueued are queued once it can", REDIS_DISK_MESSAGE)
+        requeued = 0
     if requeued:
         log.info("queued %d capture(s) left unqueued by an earlier stop", requeued)
+    gate = intake_gate(settings, app.ledger.client)
+
+    def take(candidate: Candidate) -> object:
+        try:
+            return intake(candidate)
+        except redis.ResponseError as exc:
+            if not is_misconf(exc):
+                raise
+            gate.misconf()
+            raise InfrastructureError(REDIS_DISK_MESSAGE) from exc
+
     watcher = InboxWatcher(
         settings.inbox_dir,
-        intake,
+        take,
         settle_seconds=settings.settle_seconds,
         rescan_seconds=settings.rescan_seconds,
+        accepting=gate.is_open,
     )
+    gate.on_reopen = watcher.scan_now
+    gate.refresh()
     watcher.start()
     log.info("watching %s", settings.inbox_dir.resolve())
     sources = build_sources(
@@ -141,18 +180,39 @@ def run_watcher(settings: Settings, redis_url: str, stop: threading.Event | None
     name = f"{socket.gethostname()}:{os.getpid()}"
     try:
         # Report health for the status service until stopped (expires if this process dies).
-        while not stop.wait(5.0):
-            client = app.ledger.client
-            publish_watcher_health(client, name, asdict(watcher.health()), ttl_seconds=15)
-            for source in sources:
-                publish_watcher_health(
-                    client, f"source:{source.name}", source.health().as_dict(), ttl_seconds=15
-                )
+        while not stop.wait(HEALTH_SECONDS):
+            pause = gate.refresh()
+            health = {**asdict(watcher.health()), "paused": pause and pause.as_dict()}
+            try:
+                client = app.ledger.client
+                publish_watcher_health(client, name, health, ttl_seconds=15)
+                for source in sources:
+                    publish_watcher_health(
+                        client, f"source:{source.name}", source.health().as_dict(), ttl_seconds=15
+                    )
+            except redis.RedisError as exc:  # Redis restarting or full: say so, keep watching
+                if is_misconf(exc):
+                    gate.misconf()
+                else:
+                    log.warning("cannot report the watcher's health to Redis: %s", exc)
     finally:
         for source in sources:
             source.stop()
         watcher.stop()
         app.broker.close()
+
+
+def intake_gate(settings: Settings, client: redis.Redis | None) -> IntakeGate:
+    """The free-space gate of the watcher: every disk the service writes to, and Redis."""
+    disks = {"data": settings.data_dir, "inbox": settings.inbox_dir, "spool": settings.spool_root}
+    if not settings.s3_endpoint:
+        disks["store"] = settings.store_root
+    return IntakeGate(
+        disks,
+        min_free_bytes=settings.min_free_bytes,
+        min_free_fraction=settings.min_free_fraction,
+        client=client,
+    )
 
 
 def is_archived(store: ObjectStore, sha256: str, size: int) -> bool:
@@ -173,54 +233,66 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.redis: RedisServer | None = None
-        self.children: list[subprocess.Popen[bytes]] = []
+        self.pidfile = PidFile(settings.data_dir)
+        self.supervisor: Supervisor | None = None
 
     def start(self) -> str:
-        """Start Redis and every process; returns the Redis URL."""
+        """Lock the data dir, clean up after a crashed run, start Redis and every process."""
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         s.inbox_dir.mkdir(parents=True, exist_ok=True)
+        self.pidfile.acquire()  # stops what a crashed run left, or refuses a second service
         if s.redis_url:
             url = s.redis_url
         else:
-            self.redis = RedisServer(s.data_dir, binary=s.redis_server)
+            # Redis gets SIGTERM when we die: it flushes its AOF and exits.
+            self.redis = RedisServer(
+                s.data_dir, binary=s.redis_server, preexec_fn=die_with_parent(signal.SIGTERM)
+            )
+            if self.redis.stop_leftover():
+                log.warning("stopped a Redis left running by an earlier panodock run")
             url = self.redis.start()
-        env = child_environ(s, PANODOCK_REDIS_URL=url)
-        for _ in range(s.workers):
-            self.children.append(self._spawn(["worker"], env))
-        self.children.append(self._spawn(["serve"], env))
-        self.children.append(self._spawn(["watch"], env))
+            assert self.redis.process is not None
+            self.pidfile.add(self.redis.process.pid, "redis")
+        self.supervisor = Supervisor(
+            env=child_environ(s, PANODOCK_REDIS_URL=url),
+            pidfile=self.pidfile,
+            redis=self.redis,
+            restart_limit=s.restart_limit,
+            restart_window_seconds=s.restart_window_seconds,
+            shutdown_timeout_seconds=s.shutdown_timeout_seconds,
+        )
+        for n in range(s.workers):
+            self.supervisor.add(f"worker {n + 1}", ["worker"])
+        self.supervisor.add("status service", ["serve"])
+        self.supervisor.add("watcher", ["watch"])
         return url
 
-    def _spawn(self, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "workers.cli.main", *args], env=env)
-
     def wait(self, stop: threading.Event) -> None:
-        """Block until ``stop`` is set or a child dies unexpectedly."""
-        while not stop.wait(1.0):
-            for child in self.children:
-                if child.poll() is not None:
-                    log.error("process %d exited with %s; stopping", child.pid, child.returncode)
-                    return
+        """Supervise until ``stop`` is set; raises when the service cannot recover."""
+        assert self.supervisor is not None
+        self.supervisor.run(stop)
 
     def stop(self) -> None:
-        """Stop the watcher, then the workers (jobs finish or go back), then Redis."""
-        timeout = self.settings.shutdown_timeout_seconds + 10
-        for child in reversed(self.children):  # the watcher was started last
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.error("process %d did not stop in %.0f s; killing it", child.pid, timeout)
-                child.kill()
-                child.wait()
-        if self.redis is not None:
-            self.redis.stop()
+        """Stop every process in parallel (jobs finish or go back), then Redis."""
+        try:
+            if self.supervisor is not None:
+                self.supervisor.stop()
+            elif self.redis is not None:
+                self.redis.stop()
+        finally:
+            self.pidfile.release()
 
 
 def run_service(settings: Settings) -> None:
-    """``panodock run``: everything on one machine until Ctrl-C."""
+    """``panodock run``: everything on one machine until Ctrl-C (or SIGTERM).
+
+    Raises
+    ------
+    InfrastructureError
+        A process could not be kept running (``panodock`` exits non-zero, for systemd's
+        ``Restart=on-failure``).
+    """
     stop = _stop_on_signals()
     service = Service(settings)
     try:

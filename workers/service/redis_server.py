@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -55,13 +56,23 @@ class RedisServer:
 
     With ``port=None`` it listens only on a Unix socket in ``data_dir`` (no TCP port to
     collide with, nothing reachable from the network); otherwise on 127.0.0.1:port.
+    ``preexec_fn`` runs in the child before exec (``panodock run`` ties the server's life to
+    its own with it, :mod:`workers.service.lifetime`).
     """
 
-    def __init__(self, data_dir: Path, *, binary: str | None = None, port: int | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        binary: str | None = None,
+        port: int | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+    ):
         # redis-server chdirs into --dir before opening its log: paths must be absolute.
         self.data_dir = Path(data_dir).resolve()
         self.binary = find_redis_server(binary)
         self.port = port
+        self.preexec_fn = preexec_fn
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -96,7 +107,11 @@ class RedisServer:
             args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
         # Own session: a Ctrl-C at the terminal must not stop Redis under the workers.
         self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=self.preexec_fn,  # noqa: PLW1509 - started from the main thread
         )
         deadline = time.monotonic() + timeout
         client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
@@ -115,6 +130,30 @@ class RedisServer:
                 time.sleep(0.05)
         self.stop()
         raise InfrastructureError(f"redis-server did not answer within {timeout:.0f} s")
+
+    def stop_leftover(self) -> bool:
+        """Shut down a server still answering on the socket (a crashed service's); True if one did.
+
+        Only the caller that holds the service's pidfile lock may do this: it knows no live
+        service owns that server (:mod:`workers.service.lifetime`).
+        """
+        if self.port is not None or not self.socket_path.exists():
+            return False
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=5)
+        try:
+            client.ping()
+        except (redis.RedisError, OSError):
+            return False
+        with contextlib.suppress(redis.RedisError, OSError):
+            client.shutdown(nosave=True)  # the AOF is still flushed
+        deadline = time.monotonic() + 10
+        while self.socket_path.exists() and time.monotonic() < deadline:
+            try:
+                client.ping()
+            except (redis.RedisError, OSError):
+                break
+            time.sleep(0.05)
+        return True
 
     def _refuse_if_running(self) -> None:
         if not self.socket_path.exists():

@@ -12,16 +12,29 @@ functions refuse one that was not, rather than read or write a registry no captu
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
 from config.names import canonical
 from workers.contract.keys import site_key
-from workers.contract.site import Site
+from workers.contract.site import Site, Visibility
 from workers.store.base import ObjectStore
 from workers.store.conditional import update_object
 
+log = logging.getLogger(__name__)
 _UPDATE_ATTEMPTS: Final = 20
+#: Times the access policy is recomputed when the registries change while it is applied.
+_POLICY_ROUNDS: Final = 3
+
+
+@runtime_checkable
+class AccessPolicy(Protocol):
+    """A store that can let anonymous readers in (S3's bucket policy); LocalStore cannot."""
+
+    def apply_public_sites(self, public: list[str]) -> None:
+        """Make exactly the sites in ``public`` anonymously readable."""
+        ...
 
 
 def load_site(store: ObjectStore, site: str) -> Site | None:
@@ -70,3 +83,58 @@ def _stored(site: str) -> str:
     if stored != site:
         raise ValueError(f"site {site!r} is not a stored slug (that would be {stored!r})")
     return site
+
+
+def public_sites(store: ObjectStore) -> list[str]:
+    """The sites whose registry says ``visibility: public``, sorted.
+
+    A registry that cannot be read as one counts as private (and is logged): an error
+    never opens a site.
+    """
+    found = []
+    for key in store.list("sites/"):
+        parts = key.split("/")
+        if len(parts) != 3 or parts[2] != "site.json":
+            continue
+        try:
+            site = Site.model_validate_json(store.get(key))
+        except ValueError as exc:
+            log.warning("%s is not a valid site registry (%s); counted as private", key, exc)
+            continue
+        if site.visibility == "public":
+            found.append(site.id)
+    return sorted(found)
+
+
+def apply_visibility(store: ObjectStore) -> list[str] | None:
+    """Apply the access policy the registries ask for; returns the public sites.
+
+    None when the store has no access policy (the local store: never served without
+    credentials). The registries are read again after the policy is set, and it is set
+    again if they changed meanwhile (another visibility change raced this one).
+    """
+    if not isinstance(store, AccessPolicy):
+        return None
+    public = public_sites(store)
+    for _ in range(_POLICY_ROUNDS):
+        store.apply_public_sites(public)
+        again = public_sites(store)
+        if again == public:
+            break
+        public = again
+    return public
+
+
+def set_visibility(store: ObjectStore, site: str, visibility: Visibility) -> Site:
+    """Record ``visibility`` in the site's registry and apply the bucket's access policy.
+
+    Raises
+    ------
+    ValueError
+        ``site`` is not a stored slug.
+    """
+    written = update_site(
+        store, site, lambda current: current.model_copy(update={"visibility": visibility})
+    )
+    apply_visibility(store)
+    return written

@@ -129,17 +129,14 @@ def _links(
         and s.position.floor in floors
     }
     chosen: dict[tuple[str, str], TourLink] = {}
+    near = _Grid(list(spots.values()), options.max_distance_m)
     for a in spots.values():
         candidates = sorted(
-            (
-                _neighbour(a, b, options)
-                for b in spots.values()
-                if b is not a and b.floor is a.floor
-            ),
-            key=lambda link: link.distance_m or 0.0,
+            ((_neighbour(a, b, options), near.order[b.scene.scene]) for b in near.around(a)),
+            key=lambda pair: (pair[0].distance_m or 0.0, pair[1]),
         )
         kept: list[TourLink] = []
-        for link in candidates:
+        for link, _ in candidates:
             if link.distance_m is None or link.distance_m > options.max_distance_m:
                 continue
             if len(kept) >= options.k:
@@ -153,15 +150,17 @@ def _links(
             chosen[(link.source, link.target)] = link
             back = _neighbour(spots[link.target], a, options)
             chosen.setdefault((back.source, back.target), back)
+    by_name = {s.scene: s for s in scenes}
     for scene in scenes:
         for request in scene.links:
-            if request.to == scene.scene or request.to not in {s.scene for s in scenes}:
+            if request.to == scene.scene or request.to not in by_name:
                 continue
             link = _explicit(scene, request, spots, options)
             chosen[(link.source, link.target)] = link
-            if not any(r.to == scene.scene for r in _scene(scenes, request.to).links):
+            target = by_name[request.to]
+            if not any(r.to == scene.scene for r in target.links):
                 back = _explicit(
-                    _scene(scenes, request.to),
+                    target,
                     LinkRequest(to=scene.scene, kind=request.kind, label=request.label),
                     spots,
                     options,
@@ -170,8 +169,39 @@ def _links(
     return [chosen[k] for k in sorted(chosen)]
 
 
-def _scene(scenes: list[TourScene], name: str) -> TourScene:
-    return next(s for s in scenes if s.scene == name)
+class _Grid:
+    """The placed scenes of each floor in square cells one link range wide.
+
+    Every scene within ``max_distance_m`` of a spot is in its cell or the eight around it,
+    so choosing links costs O(N) per tour, not O(N²) (a district has thousands of scenes).
+    ``order`` keeps the scenes' sorted order to break distance ties as a full scan would.
+    """
+
+    def __init__(self, spots: list[_Spot], max_distance_m: float) -> None:
+        self.order = {s.scene.scene: i for i, s in enumerate(spots)}
+        self.cells: dict[tuple[str, int, int], list[_Spot]] = {}
+        self.max_distance_m = max_distance_m
+        for spot in spots:
+            self.cells.setdefault(self._cell(spot), []).append(spot)
+
+    def _size(self, spot: _Spot) -> float:
+        # A little over the range, so rounding at a cell's edge never drops a neighbour.
+        return max(self.max_distance_m * spot.floor.scale_px_per_m * 1.01, 1e-6)
+
+    def _cell(self, spot: _Spot) -> tuple[str, int, int]:
+        size = self._size(spot)
+        return spot.floor.id, math.floor(spot.x / size), math.floor(spot.y / size)
+
+    def around(self, a: _Spot) -> list[_Spot]:
+        """The other scenes of a's floor that may lie within range of it."""
+        floor, cx, cy = self._cell(a)
+        return [
+            b
+            for dx in (-1, 0, 1)
+            for dy in (-1, 0, 1)
+            for b in self.cells.get((floor, cx + dx, cy + dy), ())
+            if b is not a and b.floor is a.floor
+        ]
 
 
 def _neighbour(a: _Spot, b: _Spot, options: LinkOptions) -> TourLink:

@@ -2,17 +2,17 @@
 
 The pipeline calls :func:`locate_scene` (where the scene stands, against the site registry),
 :func:`scene_metadata` (what scene.json says about it) and :func:`tour_entry`, then
-:func:`publish_scene_to_tour`; ``panodock place`` calls :func:`place_scene_by_hand` and
-``panodock site add-floor`` :func:`rebuild_tour`. Each update is a read-modify-write of
-tour.json with conditional writes, retried when another worker wrote in between, so two
-workers publishing scenes of one site at once lose nothing; the tour itself is rebuilt from
-the stored entries by :func:`workers.sites.tour.build_tour`.
+publishes the entry through :class:`workers.sites.tour_index.TourIndexer` (the entry now,
+tour.json debounced); ``panodock place`` calls :func:`place_scene_by_hand` and
+``panodock site add-floor`` :func:`rebuild_tour`, which rebuild tour.json at once. Each
+scene's entry is its own object, so workers publishing scenes of one site at once never
+contend; tour.json is rebuilt from all the entries (:mod:`workers.sites.tour_index`,
+:func:`workers.sites.tour.build_tour`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -20,14 +20,21 @@ from pydantic import ValidationError
 from config.errors import ConfigError
 from ingest.metadata import ImageMetadata
 from ingest.sidecar import Sidecar
-from workers.contract.keys import current_key, floor_ref, tour_key
+from workers.contract.keys import current_key, floor_ref
 from workers.contract.scene import CurrentPointer, SceneManifest
 from workers.contract.tour import HeadingSource, LinkRequest, Placement, Tour, TourEntry, TourPoi
 from workers.sites.placement import place
 from workers.sites.registry import load_site
-from workers.sites.tour import LinkOptions, build_tour
+from workers.sites.tour import LinkOptions
+from workers.sites.tour_index import (
+    adopt_legacy,
+    change_entry,
+    read_entry,
+    rebuild_dirty,
+    rebuild_index,
+    write_entry,
+)
 from workers.store.base import ObjectStore
-from workers.store.conditional import update_object
 
 log = logging.getLogger(__name__)
 
@@ -102,57 +109,19 @@ def tour_entry(manifest: SceneManifest, sidecar: Sidecar | None, placement: Plac
 def publish_scene_to_tour(
     store: ObjectStore, site: str, entry: TourEntry, *, options: LinkOptions | None = None
 ) -> Tour:
-    """Add or replace a scene in the site's tour (read-modify-write, conditional).
+    """Store a scene's tour entry and rebuild the site's tour.json now; returns the tour.
 
     A placement or heading made by hand survives a republish unless the new capture brings
-    a position in plan pixels or local metres (or a sidecar heading).
+    a position in plan pixels or local metres (or a sidecar heading). The pipeline publishes
+    through :class:`workers.sites.tour_index.TourIndexer` instead, which rebuilds debounced.
     """
-
-    def change(entries: dict[str, TourEntry]) -> dict[str, TourEntry]:
-        old = entries.get(entry.scene)
-        new = entry
-        if old is not None and old.placement.source == "manual":
-            if new.placement.source not in ("plan", "local"):
-                new = new.model_copy(update={"placement": old.placement})
-        if old is not None and old.heading_source == "manual" and new.heading_source != "sidecar":
-            new = new.model_copy(
-                update={"heading_deg": old.heading_deg, "heading_source": "manual"}
-            )
-        return {**entries, entry.scene: new}
-
-    return update_tour(store, site, change, options=options)
+    write_entry(store, site, entry)
+    return rebuild_index(store, site, options=options)
 
 
 def rebuild_tour(store: ObjectStore, site: str, *, options: LinkOptions | None = None) -> Tour:
-    """Rebuild tour.json from its entries and the registry (after a floor changed)."""
-    return update_tour(store, site, lambda entries: entries, options=options)
-
-
-def update_tour(
-    store: ObjectStore,
-    site: str,
-    change: Callable[[dict[str, TourEntry]], dict[str, TourEntry]],
-    *,
-    options: LinkOptions | None = None,
-) -> Tour:
-    """Apply ``change`` to the tour's entries and write the rebuilt tour conditionally.
-
-    Raises
-    ------
-    PreconditionFailed
-        tour.json kept changing for every attempt.
-    """
-    built: list[Tour] = []
-
-    def rebuild(current: bytes | None) -> bytes:
-        entries = Tour.model_validate_json(current).entries() if current else {}
-        built[:] = [
-            build_tour(site, load_site(store, site), change(entries), options or LinkOptions())
-        ]
-        return built[0].to_json()
-
-    update_object(store, tour_key(site), rebuild, attempts=_ATTEMPTS)
-    return built[0]
+    """Rebuild tour.json from every stored entry and the registry (after a floor changed)."""
+    return rebuild_dirty(store, site, options=options)
 
 
 def place_scene_by_hand(
@@ -166,11 +135,11 @@ def place_scene_by_hand(
     floor: str | None = None,
     options: LinkOptions | None = None,
 ) -> Tour:
-    """Place a published scene on a plan by hand; rewrites only tour.json.
+    """Place a published scene on a plan by hand; rewrites its tour entry and tour.json.
 
     The scene's version (tiles and scene.json) is immutable and stays as it is: the manual
-    position, heading and the viewers' north offset live in the scene's tour entry, which
-    is what tour consumers read.
+    position, heading and the viewers' north offset live in the scene's tour entry
+    (``sites/<site>/tour/scenes/<scene>.json``), which is what tour consumers read.
 
     Parameters
     ----------
@@ -192,12 +161,8 @@ def place_scene_by_hand(
     if not store.exists(current_key(site, scene)):
         raise ConfigError(f"scene {scene} of site {site} is not published (no current.json)")
     pointer = CurrentPointer.model_validate_json(store.get(current_key(site, scene)))
-    tour = (
-        Tour.model_validate_json(store.get(tour_key(site)))
-        if store.exists(tour_key(site))
-        else None
-    )
-    known = tour.entries().get(scene) if tour else None
+    adopt_legacy(store, site)
+    known = read_entry(store, site, scene)
     floor_id = floor or (known.placement.floor if known else None)
     if floor_id is None and registry is not None and len(registry.floors()) == 1:
         b, f = registry.floors()[0]
@@ -216,12 +181,13 @@ def place_scene_by_hand(
     compass = None if heading is None else (heading - target.north_offset_deg) % 360.0
     manifest = SceneManifest.model_validate_json(store.get(pointer.manifest))
 
-    def change(entries: dict[str, TourEntry]) -> dict[str, TourEntry]:
-        entry = entries.get(scene) or tour_entry(manifest, None, placement)
+    def change(entry: TourEntry | None) -> TourEntry:
+        entry = entry or tour_entry(manifest, None, placement)
         update: dict[str, Any] = {"placement": placement}
         if compass is not None:
             viewers = {n: {**cfg, "northOffset": compass} for n, cfg in entry.viewers.items()}
             update |= {"heading_deg": compass, "heading_source": "manual", "viewers": viewers}
-        return {**entries, scene: entry.model_copy(update=update)}
+        return entry.model_copy(update=update)
 
-    return update_tour(store, site, change, options=options)
+    change_entry(store, site, scene, change)
+    return rebuild_dirty(store, site, options=options)

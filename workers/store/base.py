@@ -46,11 +46,22 @@ class ObjectStore(Protocol):
     def put_file(
         self, key: str, path: Path, *, content_type: str = "application/octet-stream"
     ) -> str:
-        """Store a file's content under ``key``; returns the new ETag."""
+        """Store a file's content under ``key``, streamed (never read whole); returns the ETag."""
         ...
 
     def get(self, key: str) -> bytes:
         """The object's content."""
+        ...
+
+    def get_head(self, key: str, size: int) -> bytes:
+        """The first ``size`` bytes of the object (all of it when it is shorter)."""
+        ...
+
+    def get_file(self, key: str, path: Path) -> int:
+        """Stream the object's content into the file ``path`` (replaced); returns its size.
+
+        Memory stays bounded whatever the object's size: use it for originals.
+        """
         ...
 
     def head(self, key: str) -> ObjectInfo | None:

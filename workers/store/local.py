@@ -5,6 +5,11 @@ never sees half an object. Conditional writes hold an ``fcntl`` lock per key, wh
 them safe between processes on one machine (the embedded service); the S3 backend is for
 several hosts. ``inject_faults`` makes the next N operations fail with a transient
 :class:`StoreError`, for tests of the retry path (a real disk cannot be made to do that).
+
+It has no access policy: a site's ``visibility`` does not open it to anyone. Nothing in it
+is ever served without credentials (``panodock serve`` checks a key, a token or a share
+link first); a public site's anonymous reads are the S3 bucket policy's
+(:mod:`workers.store.s3`).
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from config.errors import ObjectNotFound, PreconditionFailed, StoreError
 from workers.store.base import ObjectInfo
 
 _LOCK_DIR = ".locks"
+_CHUNK = 1024 * 1024
 
 
 class LocalStore:
@@ -98,7 +105,51 @@ class LocalStore:
     def put_file(
         self, key: str, path: Path, *, content_type: str = "application/octet-stream"
     ) -> str:
-        return self.put(key, Path(path).read_bytes(), content_type=content_type)
+        """Copy the file in 1 MiB chunks to a temporary file next to the object, then rename."""
+        self._maybe_fail("put", key)
+        target = self._path(key)
+        try:
+            with Path(path).open("rb") as source:
+                return self._write_stream(target, source)
+        except OSError as exc:
+            raise StoreError(f"local store: cannot store {path} as {key}: {exc.strerror}") from exc
+
+    def get_file(self, key: str, path: Path) -> int:
+        """Copy the object in 1 MiB chunks to ``path`` (replaced); returns its size."""
+        self._maybe_fail("get", key)
+        try:
+            with self._path(key).open("rb") as source:
+                return _copy_stream(source, Path(path))
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no object {key} in {self.root}") from None
+        except OSError as exc:
+            raise StoreError(f"local store: cannot read {key}: {exc.strerror}") from exc
+
+    def get_head(self, key: str, size: int) -> bytes:
+        """The first ``size`` bytes of the object."""
+        self._maybe_fail("get", key)
+        try:
+            with self._path(key).open("rb") as source:
+                return source.read(size)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no object {key} in {self.root}") from None
+        except OSError as exc:
+            raise StoreError(f"local store: cannot read {key}: {exc.strerror}") from exc
+
+    def _write_stream(self, path: Path, source: BinaryIO) -> str:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                while chunk := source.read(_CHUNK):
+                    digest.update(chunk)
+                    handle.write(chunk)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return digest.hexdigest()
 
     def _write(self, path: Path, data: bytes) -> None:
         try:
@@ -126,11 +177,16 @@ class LocalStore:
     def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
         try:
-            data = path.read_bytes()
+            with path.open("rb") as handle:  # in chunks: an original may be large
+                digest = hashlib.md5(usedforsecurity=False)
+                size = 0
+                while chunk := handle.read(_CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
             modified = path.stat().st_mtime
         except (FileNotFoundError, IsADirectoryError):
             return None
-        return ObjectInfo(key=key, size=len(data), etag=_etag(data), modified=modified)
+        return ObjectInfo(key=key, size=size, etag=digest.hexdigest(), modified=modified)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -172,3 +228,12 @@ class LocalStore:
 def _etag(data: bytes) -> str:
     # S3 uses the MD5 of a single-part object; matching it keeps ETags comparable.
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _copy_stream(source: BinaryIO, dest: Path) -> int:
+    size = 0
+    with dest.open("wb") as out:
+        while chunk := source.read(_CHUNK):
+            out.write(chunk)
+            size += len(chunk)
+    return size

@@ -1,7 +1,12 @@
 """S3 / MinIO object store, through the official ``minio`` SDK.
 
-- **Bootstrap** creates the bucket and a policy that makes ``scenes/``, ``sites/`` and
-  ``schemas/`` publicly readable while ``raw/`` (the unblurred originals) stays private.
+- **Private by default.** Bootstrap creates the bucket and its access policy: nothing is
+  readable without credentials unless a site opted in (``visibility: public`` in its
+  ``site.json``); then one policy statement per public site allows anonymous GetObject on
+  that site's published prefixes (:func:`public_resources`) and on ``schemas/``. Originals
+  (``raw/``), work objects and every other site stay private; with no public site the
+  policy is deleted. :meth:`S3Store.apply_public_sites` re-applies it when a site's
+  visibility changes (``panodock site visibility``), with nothing to restart.
 - **Large originals** go up as multipart uploads (the SDK splits anything over 5 MiB).
 - **Conditional writes** (``current.json``, ``tour.json``) send ``If-Match`` /
   ``If-None-Match``. The SDK's public ``put_object`` turns unknown headers into user
@@ -20,7 +25,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -31,11 +36,13 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from config.errors import ObjectNotFound, PreconditionFailed, StoreError
 from config.outcomes import s3_code_outcome
-from workers.contract.keys import PUBLIC_PREFIXES
+from workers.contract.keys import tour_key
 from workers.store.base import ObjectInfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: The JSON Schemas, public as soon as one site is (its viewers validate against them).
+SCHEMAS = "schemas/*"
 
 #: What an S3 error code means to the store, beyond retrying: a missing object, a lost
 #: conditional write, or a setting to fix (named in the message). Whether a code is
@@ -86,6 +93,14 @@ def make_client(
         region=region,
         http_client=http,
     )
+
+
+def public_resources(site: str) -> list[str]:
+    """Key patterns a public site makes anonymously readable: its scenes, tour and plans.
+
+    Not its ``site.json`` (control points carry GPS positions), nor its tour entries.
+    """
+    return [f"scenes/{site}/*", tour_key(site), f"sites/{site}/plans/*"]
 
 
 class S3Store:
@@ -140,28 +155,55 @@ class S3Store:
     # -- the ObjectStore interface ---------------------------------------------------------
 
     def bootstrap(self) -> None:
-        """Create the bucket if needed and apply the public-read policy of PUBLIC_PREFIXES."""
+        """Create the bucket if needed and apply the access policy of its public sites."""
+        from workers.sites.registry import public_sites  # the registries decide, not settings
 
         def run() -> None:
             if not self.client.bucket_exists(self.bucket):
                 self.client.make_bucket(self.bucket)
-            self.client.set_bucket_policy(self.bucket, json.dumps(self.policy()))
 
         self._call("bootstrap", "", run)
+        self.apply_public_sites(public_sites(self))
 
-    def policy(self) -> dict[str, object]:
-        """The bucket policy: anonymous GetObject on the public prefixes only."""
+    def policy(self, public: Iterable[str] = ()) -> dict[str, object] | None:
+        """The bucket policy for the sites in ``public``, or None (no public site: private).
+
+        One statement per public site, so opting one out removes exactly its statement.
+        """
+        sites = sorted(set(public))
+        if not sites:
+            return None
+        statements = [self._allow([SCHEMAS])] + [
+            self._allow(public_resources(site)) for site in sites
+        ]
+        return {"Version": "2012-10-17", "Statement": statements}
+
+    def _allow(self, resources: list[str]) -> dict[str, object]:
         return {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"AWS": ["*"]},
-                    "Action": ["s3:GetObject"],
-                    "Resource": [f"arn:aws:s3:::{self.bucket}/{p}*" for p in PUBLIC_PREFIXES],
-                }
-            ],
+            "Effect": "Allow",
+            "Principal": {"AWS": ["*"]},
+            "Action": ["s3:GetObject"],
+            "Resource": [f"arn:aws:s3:::{self.bucket}/{r}" for r in resources],
         }
+
+    def apply_public_sites(self, public: Iterable[str]) -> None:
+        """Make exactly the sites in ``public`` anonymously readable (see module docstring)."""
+        sites = sorted(set(public))
+        policy = self.policy(sites)
+
+        def run() -> None:
+            if policy is not None:
+                self.client.set_bucket_policy(self.bucket, json.dumps(policy))
+                return
+            try:
+                self.client.delete_bucket_policy(self.bucket)
+            except S3Error as exc:
+                if exc.code != "NoSuchBucketPolicy":
+                    raise
+
+        self._call("set policy", "", run)
+        shown = ", ".join(sites) or "none (bucket private)"
+        log.info("bucket %s: public sites: %s", self.bucket, shown)
 
     def put(
         self,
@@ -212,6 +254,28 @@ class S3Store:
             finally:
                 response.close()
                 response.release_conn()
+
+        return self._call("get", key, run)
+
+    def get_head(self, key: str, size: int) -> bytes:
+        """The first ``size`` bytes of the object (a ranged GET)."""
+
+        def run() -> bytes:
+            response = self.client.get_object(self.bucket, key, offset=0, length=size)
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+
+        return self._call("get", key, run)
+
+    def get_file(self, key: str, path: Path) -> int:
+        """Download the object into ``path`` in parts (the SDK streams it); returns its size."""
+
+        def run() -> int:
+            self.client.fget_object(self.bucket, key, str(path))
+            return Path(path).stat().st_size
 
         return self._call("get", key, run)
 

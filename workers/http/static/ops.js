@@ -44,7 +44,8 @@ function age(seconds) {
 async function act(url, label) {
   const response = await fetch(url, {
     method: "POST",
-    headers: { Authorization: `Bearer ${tokenInput.value}` },
+    // Without a typed token the session cookie (from /login) is the credential.
+    headers: tokenInput.value ? { Authorization: `Bearer ${tokenInput.value}` } : {},
   });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(`${label}: ${body.detail || response.status}`);

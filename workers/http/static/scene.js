@@ -2,11 +2,12 @@
 //
 // It reads only published objects, as a downstream front end would: current.json, then the
 // scene.json it names, then the viewer config in scene.json, unchanged, with "/objects/" as
-// the public bucket URL. Query: ?viewer=pannellum|marzipano|psv&yaw=&pitch=&vfov= (degrees;
+// the public bucket URL (or "/s/<token>/objects/" on a share link's page). Query: ?viewer=pannellum|marzipano|psv&yaw=&pitch=&vfov= (degrees;
 // yaw + right, pitch + up, vfov vertical), converted here to each viewer's own conventions.
 // window.panodockScene.state goes "loading" -> "ready" (or "error") for tests and scripts.
 
-const BUCKET = "/objects/";
+const SHARE = location.pathname.match(/^\/s\/([^/]+)\//);
+const BUCKET = SHARE ? `/s/${SHARE[1]}/objects/` : "/objects/";
 const DEG = Math.PI / 180;
 const status = (window.panodockScene = { state: "loading", viewer: null, error: null });
 
@@ -112,7 +113,8 @@ const CONFIG_NAMES = {
 
 async function main() {
   const parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
-  const [site, scene] = parts.slice(1, 3);
+  const at = parts.indexOf("scene");
+  const [site, scene] = parts.slice(at + 1, at + 3);
   const query = new URLSearchParams(location.search);
   const which = query.get("viewer") || "pannellum";
   const view = {

@@ -9,10 +9,16 @@ skipped.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+from typing import Final
+
 from config.errors import QuarantineError
-from ingest.image import check_size, probe_image
+from ingest.files import too_large_reason
+from ingest.image import HEAD_BYTES, check_format, check_size, probe_image, probe_image_file
 from ingest.metadata import read_metadata
 from ingest.sidecar import Sidecar, parse_sidecar
+from ingest.sidecar_limits import MAX_SIDECAR_BYTES, sidecar_too_large
 from workers.contract.keys import SceneKeys
 from workers.pipeline.job import Job
 from workers.pipeline.stage import Context
@@ -22,7 +28,11 @@ from workers.state.ledger import Capture, RawFile
 
 #: The first stage: the runner enters it when it claims the capture.
 METADATA = "metadata"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".tif", ".tiff", ".png")
+#: Names taken as images. ``.insp`` is an Insta360 photo: a JPEG with a vendor trailer.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".insp", ".tif", ".tiff", ".png")
+#: Originals up to this size are read straight into memory; larger ones are streamed to a
+#: temporary file first and read only once their header passed (see :func:`checked`).
+IN_MEMORY_BYTES: Final = 64 * 1024 * 1024
 #: Sidecar roles of files that are part of the panorama (None: the sidecar does not say).
 IMAGE_ROLES = (None, "equirect", "fisheye", "dual_fisheye", "frame", "bracket")
 
@@ -52,27 +62,59 @@ class Metadata:
 
 
 def checked(ctx: Context, file: RawFile) -> bytes:
-    """An original's bytes, refused from its header if it is not an image or a bomb."""
-    data = ctx.store.get(file.key)
-    info = probe_image(data, name=file.name)
-    check_size(info, name=file.name, max_pixels=ctx.settings.max_input_pixels)
-    return data
+    """An original's bytes, refused from its header if it is not an image or a bomb.
+
+    Memory stays bounded: an original larger than ``max_file_bytes`` (archived before the
+    limit was lowered) is refused by its recorded size, unread. One larger than
+    :data:`IN_MEMORY_BYTES` has its first bytes checked (a ranged read: no image, HEIC,
+    video... refused there), is then streamed to a temporary file and its header probed
+    there (a bomb refused), so neither is read into memory; only an original that passes
+    is read, and it is no larger than the limit.
+    """
+    limit = ctx.settings.max_file_bytes
+    if file.size > limit:
+        raise QuarantineError(too_large_reason(file.name, file.size, limit))
+    if file.size <= IN_MEMORY_BYTES:
+        data = ctx.store.get(file.key)
+        info = probe_image(data, name=file.name)
+        check_size(info, name=file.name, max_pixels=ctx.settings.max_input_pixels)
+        return data
+    check_format(ctx.store.get_head(file.key, HEAD_BYTES), name=file.name)  # no copy yet
+    with tempfile.TemporaryDirectory(prefix="panodock-original-") as folder:
+        path = Path(folder) / "original"
+        ctx.store.get_file(file.key, path)
+        info = probe_image_file(path, name=file.name)
+        check_size(info, name=file.name, max_pixels=ctx.settings.max_input_pixels)
+        return path.read_bytes()
 
 
 def image_files(capture: Capture, sidecar: Sidecar | None) -> list[RawFile]:
     """The images of a capture, in name order (a rotating head's shooting order).
 
     Files the sidecar marks ``"role": "equirect"`` win alone; files it marks with a role
-    other than an image role (e.g. ``"thumbnail"``) are left out. QuarantineError if none.
+    other than an image role (e.g. ``"thumbnail"``) are left out. When no name looks like
+    an image, the first other file is returned anyway: its content decides (a JPEG under
+    another name is read; a HEIC, GIF or video gets the header probe's specific message).
+    QuarantineError if the capture has no file besides its sidecar.
     """
     images = sorted(
         (f for f in capture.files if f.name.lower().endswith(IMAGE_SUFFIXES)),
         key=lambda f: f.name,
     )
+    roles = {f.name: f.role for f in sidecar.files} if sidecar is not None else {}
     if sidecar is not None:
-        roles = {f.name: f.role for f in sidecar.files}
         tagged = [f for f in images if roles.get(f.name) == "equirect"]
         images = tagged or [f for f in images if roles.get(f.name) in IMAGE_ROLES]
+    if not images:
+        fallback = sorted(
+            (
+                f
+                for f in capture.files
+                if f.name != capture.sidecar and roles.get(f.name) in IMAGE_ROLES
+            ),
+            key=lambda f: f.name,
+        )
+        images = fallback[:1]
     if not images:
         others = [f.name for f in capture.files if f.name != capture.sidecar]
         raise QuarantineError(f"capture has no image file (found {', '.join(others) or 'nothing'})")
@@ -83,4 +125,6 @@ def _sidecar(ctx: Context, capture: Capture) -> Sidecar | None:
     if capture.sidecar is None:
         return None
     entry = next(f for f in capture.files if f.name == capture.sidecar)
-    return parse_sidecar(ctx.store.get(entry.key))
+    if entry.size > MAX_SIDECAR_BYTES:  # refused unread, as the intake does
+        raise sidecar_too_large(entry.name, entry.size)
+    return parse_sidecar(ctx.store.get(entry.key), name=entry.name)

@@ -19,7 +19,8 @@ from workers.pipeline import checkpoint
 from workers.pipeline.job import Job
 from workers.pipeline.stage import Context
 from workers.pipeline.version import PIPELINE_VERSION
-from workers.sites.tour_update import publish_scene_to_tour, scene_metadata, tour_entry
+from workers.sites.tour_index import indexer_for
+from workers.sites.tour_update import scene_metadata, tour_entry
 from workers.state.ledger import Capture
 from workers.store.base import ObjectStore
 from workers.store.conditional import update_object
@@ -74,7 +75,7 @@ class SwapPointer:
 
 
 class Tour:
-    """Add or replace the scene in its site's tour.json."""
+    """Store the scene's tour entry; its site's tour.json is rebuilt a moment later."""
 
     def done(self, job: Job, ctx: Context) -> bool:
         return not job.live
@@ -89,7 +90,8 @@ class Tour:
         if job.placement is None:
             raise RuntimeError(f"capture {job.id}: the metadata stage placed no scene")
         entry = tour_entry(job.manifest, job.sidecar, job.placement)
-        publish_scene_to_tour(ctx.store, job.capture.site, entry)
+        indexer = indexer_for(ctx.store, debounce_seconds=ctx.settings.tour_debounce_seconds)
+        indexer.publish(job.capture.site, entry)
 
 
 def manifest(job: Job) -> SceneManifest:
