@@ -110,6 +110,9 @@ class PolledSource(Source):
         Time gap of the grouping rule (:func:`~ingest.sources.grouping.group_files`).
     clock:
         Wall-clock seconds, for health and stability windows.
+    accepting:
+        False while intake is paused (a full disk): a scan then copies and delivers
+        nothing, so the camera or share keeps the files; None = always.
     """
 
     def __init__(
@@ -122,6 +125,7 @@ class PolledSource(Source):
         poll_seconds: float = 1.0,
         group_gap_seconds: float = 10.0,
         clock: Callable[[], float] = time.time,
+        accepting: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__(name, site=site)
         if poll_seconds <= 0 or group_gap_seconds < 0:
@@ -132,6 +136,7 @@ class PolledSource(Source):
         self._poll = poll_seconds
         self._gap = group_gap_seconds
         self._clock = clock
+        self._accepting = accepting
         self._spool = Spool(Path(spool_root) / name, deliver=deliver, site=site)
         self._scan_lock = threading.Lock()  # one scan at a time (thread or test)
         self._wake = threading.Event()
@@ -235,6 +240,8 @@ class PolledSource(Source):
             return self._scan()
 
     def _scan(self) -> int:
+        if self._accepting is not None and not self._accepting():
+            return 0  # intake is paused (the watcher's health says why)
         delivered = self._spool.redeliver()
         try:
             listed = self._list()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ def build_sources(
     settle_seconds: float = 2.0,
     rescan_seconds: float = 30.0,
     archived: Archived | None = None,
+    accepting: Callable[[], bool] | None = None,
 ) -> list[Source]:
     """One source per config, not started.
 
@@ -41,6 +42,9 @@ def build_sources(
         The inbox watcher's timings, used by local sources.
     archived:
         ``archived(sha256, size)`` checks the archive; needed by cameras that delete.
+    accepting:
+        False while intake is paused (a full disk): no source copies or delivers anything
+        then; None = always.
 
     Raises
     ------
@@ -60,6 +64,7 @@ def build_sources(
                     site=site,
                     settle_seconds=settle_seconds,
                     rescan_seconds=rescan_seconds,
+                    accepting=accepting,
                 )
             )
             continue
@@ -69,6 +74,7 @@ def build_sources(
             "site": site,
             "poll_seconds": c.poll_seconds,
             "group_gap_seconds": c.group_gap_seconds,
+            "accepting": accepting,
         }
         if c.kind == "share":
             assert c.path is not None

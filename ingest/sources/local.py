@@ -46,6 +46,7 @@ class LocalSource(Source):
         settle_seconds: float = 2.0,
         rescan_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
+        accepting: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__(name, site=site)
         self._deliver = deliver
@@ -55,6 +56,7 @@ class LocalSource(Source):
             settle_seconds=settle_seconds,
             rescan_seconds=rescan_seconds,
             clock=clock,
+            accepting=accepting,
         )
 
     def _forward(self, candidate: Candidate) -> object:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
+import time
 from typing import Any, Final
 
 from fastapi import APIRouter, HTTPException, Request
@@ -39,6 +41,44 @@ log = logging.getLogger(__name__)
 
 _BAD_RAW: Final = (b"%2f", b"%5c", b"%00", b"%2e", b"\\")
 _GONE: Final = "this share link is not valid: it has expired or was revoked; ask for a new one"
+#: How long a serving process trusts a share it looked up. A viewer asks for dozens of tiles
+#: at once; one Redis look-up per second and share serves them all, and a revocation or an
+#: expiry still cuts access within the 5 s the contract promises.
+SHARE_CACHE_SECONDS: Final = 1.0
+
+
+class _ShareCache:
+    """Shares looked up in the last second, by token digest; first uses seen here."""
+
+    def __init__(self, access: Access, *, ttl: float = SHARE_CACHE_SECONDS) -> None:
+        self.access = access
+        self.ttl = ttl
+        self._found: dict[str, tuple[float, Share | None]] = {}
+        self._used: set[str] = set()
+        self._lock = threading.Lock()
+
+    def resolve(self, token: str) -> Share | None:
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.monotonic()
+        with self._lock:
+            hit = self._found.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            share = hit[1]
+            return share if share is None or share.active() else None
+        share = self.access.shares.resolve(token)
+        with self._lock:
+            if len(self._found) > 10_000:  # a scan of random tokens must not grow it forever
+                self._found.clear()
+            self._found[key] = (now, share)
+        return share
+
+    def first_use(self, share: Share) -> bool:
+        """True once per share across every process (Redis decides); asked once per process."""
+        with self._lock:
+            if share.id in self._used:
+                return False
+            self._used.add(share.id)
+        return self.access.shares.first_use(share)
 #: Seconds a browser may keep an immutable scene object of a share.
 IMMUTABLE_MAX_AGE: Final = 3600
 
@@ -153,18 +193,19 @@ def _emit(app: object, event: str, payload: dict[str, Any]) -> None:
 def gateway_router(*, access: Access, store: ObjectStore, app: object) -> APIRouter:
     """The routes of the share gateway; ``app`` is what ``workers.notify.emit`` queues with."""
     router = APIRouter()
+    shares = _ShareCache(access)
 
     def share_of(request: Request, token: str) -> Share:
         raw = request.scope.get("raw_path", b"").lower()
         if any(bad in raw for bad in _BAD_RAW):
             raise HTTPException(404, "no such object in this share")
-        share = access.shares.resolve(token) if TOKEN_SHAPE.match(token) else None
+        share = shares.resolve(token) if TOKEN_SHAPE.match(token) else None
         if share is None:
             raise HTTPException(404, _GONE)
         request.state.principal = Principal(
             "share", share.id, share.label, Role.viewer, frozenset({share.site})
         )
-        if access.shares.first_use(share):
+        if shares.first_use(share):
             log.info("share %s (%s) used for the first time", share.id, share.label)
             _emit(app, "share.used_first", {
                 "share": share.id, "label": share.label, "site": share.site,

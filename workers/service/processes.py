@@ -173,6 +173,7 @@ def run_watcher(settings: Settings, redis_url: str, stop: threading.Event | None
         settle_seconds=settings.settle_seconds,
         rescan_seconds=settings.rescan_seconds,
         archived=lambda sha256, size: is_archived(store, sha256, size),
+        accepting=gate.is_open,
     )
     for source in sources:
         source.start()

@@ -217,3 +217,33 @@ def test_a_source_cannot_write_outside_its_spool(tmp_path: Path, bad: str) -> No
     else:
         with pytest.raises(ValueError, match="refusing"):
             _safe_parts(bad)
+
+
+def test_a_paused_intake_leaves_the_files_on_the_share(
+    tmp_path: Path, intake: Intake, clock: Clock
+) -> None:
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "pano.jpg").write_bytes(b"\xff\xd8" + b"x" * 1000)
+    open_now = [False]  # a full disk: the free-space gate is shut
+    source = ShareSource(
+        "nas",
+        root,
+        deliver=intake,
+        spool_root=tmp_path / "spool",
+        site="campus",
+        stable_seconds=WINDOW,
+        require_mount=False,
+        clock=clock,
+        accepting=lambda: open_now[0],
+    )
+    for _ in range(3):
+        assert source.scan() == 0
+        clock.advance(WINDOW)
+    assert intake.candidates == []
+    assert not any(p.is_file() for p in (tmp_path / "spool").rglob("*")), "nothing copied"
+    open_now[0] = True  # space is back: seen now, taken once stable for the window
+    assert source.scan() == 0
+    clock.advance(WINDOW)
+    assert source.scan() == 1
+    assert intake.captures() == 1

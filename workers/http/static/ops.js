@@ -96,7 +96,8 @@ function draw(s) {
   fill("workers", s.workers.map((w) => row([w.host, w.pid, w.threads, age(w.beat_age_seconds)])));
   document.getElementById("watchers").textContent = s.watchers.length
     ? s.watchers
-        .map((w) => `watcher ${w.name}: ${w.scans} scans, ${w.overflows} overflows, ${w.errors} errors`)
+        .map((w) => `watcher ${w.name}: ${w.scans} scans, ${w.overflows} overflows, ${w.errors} errors`
+          + (w.paused ? ` — INTAKE PAUSED: ${w.paused.message}` : ""))
         .join("; ")
     : "no watcher reports its health";
   fill("captures", Object.entries(s.captures).map(([state, n]) => row([state, n])));
