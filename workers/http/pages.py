@@ -12,7 +12,9 @@ Routes::
 
 When any credential is configured (:mod:`workers.http.auth`), ``/ops`` needs the operator
 role and ``/scene`` and ``/objects`` the viewer role for the scene's site; a browser without
-a session gets the login form (401). ``/static`` and ``/vendor`` are code, open to all.
+a session gets the login form (401). A site that opted in (``visibility: public``) is the
+exception: its scenes, tour and plans, and the JSON Schemas, answer without a credential
+(never its ``site.json``). ``/static`` and ``/vendor`` are code, open to all.
 The scene page reads only published objects (``current.json``, then ``scene.json``, then
 tiles) through ``/objects``, with the viewer configs from ``scene.json`` as they are: what it
 shows is what a downstream front end gets from the bucket. Originals (``raw/``) are never
@@ -21,6 +23,8 @@ served here.
 
 from __future__ import annotations
 
+import logging
+import time
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -34,6 +38,7 @@ from workers.access.apikeys import Role
 from workers.access.sessions import COOKIE
 from workers.contract.keys import PUBLIC_PREFIXES
 from workers.http.viewer_assets import VENDOR_FILES
+from workers.sites.registry import load_site
 from workers.store.base import ObjectStore, content_type_for
 
 if TYPE_CHECKING:
@@ -64,9 +69,54 @@ def static_page(name: str, *, private: bool = False, status: int = 200) -> Respo
     return page
 
 
+log = logging.getLogger(__name__)
+
+#: How long a serving process trusts a site's visibility: a site made private again stops
+#: answering anonymous readers within this many seconds.
+VISIBILITY_SECONDS: Final = 5.0
+
+
+class PublicSites:
+    """Whether a site opted in to anonymous readers (``visibility: public``), cached briefly."""
+
+    def __init__(self, store: ObjectStore, *, ttl: float = VISIBILITY_SECONDS) -> None:
+        self.store = store
+        self.ttl = ttl
+        self._seen: dict[str, tuple[float, bool]] = {}
+
+    def __call__(self, site: str) -> bool:
+        now = time.monotonic()
+        hit = self._seen.get(site)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        try:
+            registry = load_site(self.store, site)
+            public = registry is not None and registry.visibility == "public"
+        except Exception:  # an unreadable registry never opens a site
+            log.warning("site %s: registry unreadable; treated as private", site, exc_info=True)
+            public = False
+        if len(self._seen) > 10_000:
+            self._seen.clear()
+        self._seen[site] = (now, public)
+        return public
+
+    def anonymous(self, key: str) -> bool:
+        """Whether ``key`` may be read without a credential: a public site's scenes, tour
+        and plans, and the JSON Schemas. A site's registry (GPS control points) never is."""
+        parts = key.split("/")
+        if parts[0] == "schemas":
+            return True
+        if len(parts) >= 3 and parts[0] == "scenes":
+            return self(parts[1])
+        if len(parts) >= 3 and parts[0] == "sites" and parts[2] in ("tour.json", "plans"):
+            return self(parts[1])
+        return False
+
+
 def web_router(*, store: ObjectStore, viewers: Path | None, access: Access) -> APIRouter:
     """Routes of the pages; ``viewers`` is the npm ``node_modules`` (None: not installed)."""
     router = APIRouter()
+    public = PublicSites(store)
 
     def guard(request: Request, role: Role) -> Response | None:
         """None when the caller may see the page, else the login form (401/403)."""
@@ -117,6 +167,8 @@ def web_router(*, store: ObjectStore, viewers: Path | None, access: Access) -> A
 
     @router.get("/scene/{site}/{scene}", include_in_schema=False)
     def scene(request: Request, site: str, scene: str) -> Response:
+        if public(site):  # an open-day tour: anyone may look
+            return _static("scene.html")
         refused = guard(request, Role.viewer)
         if refused is None and not access.check(request, Role.viewer).reads(site):
             raise HTTPException(403, f"this credential does not reach site {site}")
@@ -141,12 +193,13 @@ def web_router(*, store: ObjectStore, viewers: Path | None, access: Access) -> A
 
     @router.get("/objects/{key:path}", include_in_schema=False)
     def published(request: Request, key: str) -> Response:
-        who = access.check(request, Role.viewer)
         if not key.startswith(PUBLIC_PREFIXES) or ".." in key.split("/"):
             raise HTTPException(404, f"{key} is not a published object")
-        site = key.split("/")[1] if not key.startswith("schemas/") else None
-        if site is not None and not who.reads(site):
-            raise HTTPException(403, f"this credential does not reach site {site}")
+        if not public.anonymous(key):
+            who = access.check(request, Role.viewer)
+            site = key.split("/")[1] if not key.startswith("schemas/") else None
+            if site is not None and not who.reads(site):
+                raise HTTPException(403, f"this credential does not reach site {site}")
         try:
             body = store.get(key)
         except (ObjectNotFound, ValueError) as exc:
