@@ -43,7 +43,9 @@ function sceneItem(site, scene, pois) {
 async function main() {
   const share = await getJson("share.json");
   document.getElementById("title").textContent = `${share.site} — shared with ${share.label}`;
-  document.getElementById("expires").textContent = `until ${share.expires_at}`;
+  const until = new Date(share.expires_at);
+  document.getElementById("expires").textContent = `link valid until ${until.toLocaleString(
+    undefined, { dateStyle: "medium", timeStyle: "short" })}`;
   const tour = await getJson(`objects/sites/${share.site}/tour.json`);
   const root = document.getElementById("floors");
   const pois = tour.points_of_interest || [];
