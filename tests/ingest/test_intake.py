@@ -11,7 +11,7 @@ import redis
 from config.errors import StoreError
 from config.settings import Settings
 from ingest.intake import ChangedWhileReading
-from tests.workers.helpers import Harness, file_candidate
+from tests.support.pipeline import Harness, file_candidate
 from workers.state.ledger import State
 
 

@@ -29,7 +29,7 @@ _CHILD = """
 import json, os, resource, sys
 from pathlib import Path
 from config.settings import load_settings
-from tests.workers.helpers import Harness, file_candidate
+from tests.support.pipeline import Harness, file_candidate
 from workers.contract.keys import raw_key
 from workers.state.ledger import Capture, RawFile, State
 

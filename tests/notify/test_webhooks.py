@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from config.settings import Settings
 from config.webhooks import WebhookConfig
 from tests.notify.conftest import SECRET, Receiver
-from tests.workers.helpers import Harness, file_candidate
+from tests.support.pipeline import Harness, file_candidate
 from workers.cli.queue import Dead, RequeueDead
 from workers.notify import (
     CAPTURE_FAILED,

@@ -8,7 +8,7 @@ import pytest
 
 from config.settings import Settings
 from tests.sites.conftest import GCP_SPOTS, SITE, gcp_args, run_cli
-from tests.workers.helpers import Harness, folder_candidate, write_folder
+from tests.support.pipeline import Harness, folder_candidate, write_folder
 from workers.contract.keys import current_key, tour_key
 from workers.contract.scene import CurrentPointer
 from workers.contract.tour import Tour

@@ -14,7 +14,7 @@ import pytest
 
 from config.settings import Settings
 from tests.sites.conftest import gcp_args, make_floor, make_site, run_cli
-from tests.workers.helpers import Harness, folder_candidate, write_folder
+from tests.support.pipeline import Harness, folder_candidate, write_folder
 from workers.contract.keys import site_key, tour_key
 from workers.contract.site import Site
 from workers.contract.tour import LinkRequest, Placement, Tour, TourEntry

@@ -4,7 +4,7 @@ Two captures give plan positions, one local metres, one GPS in its sidecar, one 
 in EXIF, one nothing: 5 placed, 1 needing placement, links both ways, POIs, and every key
 the three viewer configs reference exists in the store.
 
-The captures go through the real pipeline in-process (tests/workers/helpers.Harness), whose
+The captures go through the real pipeline in-process (tests/support/pipeline.Harness), whose
 last stage updates tour.json through workers.sites.tour_update.
 """
 
@@ -22,7 +22,7 @@ import pyvips
 
 from config.settings import Settings
 from tests.sites.conftest import PLAN_H, SCALE, SITE, make_floor, make_site, plan_latlon, plan_png
-from tests.workers.helpers import Harness, folder_candidate, write_folder
+from tests.support.pipeline import Harness, folder_candidate, write_folder
 from workers.contract.keys import tour_key
 from workers.contract.tour import Tour
 from workers.sites.registry import update_site

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from config.settings import Settings
 from tests.sites.conftest import run_cli
+from tests.support.pipeline import Harness, file_candidate
 from tests.support.seaweed import SeaweedS3
-from tests.workers.helpers import Harness, file_candidate
 from workers.contract.keys import SceneKeys, site_key
 from workers.contract.site import Site
 from workers.pipeline.render import iter_tile_keys

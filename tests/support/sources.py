@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.candidates import Candidate
-from tests.workers.helpers import Harness
+from tests.support.pipeline import Harness
 from workers.state.ledger import State
 
 

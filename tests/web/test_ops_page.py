@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, expect
 from pydantic import SecretStr
 
 from config.settings import Settings
-from tests.workers.helpers import Harness, file_candidate
+from tests.support.pipeline import Harness, file_candidate
 from workers.http.api import create_api
 from workers.ops.status import queue_stats
 from workers.queue.broker import QUEUE

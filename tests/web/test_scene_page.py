@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, Request, Response
 
 from config.settings import Settings
-from tests.workers.helpers import Harness, file_candidate
+from tests.support.pipeline import Harness, file_candidate
 from workers.http.api import create_api
 from workers.state.ledger import State
 

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Request, Response
 from pydantic import SecretStr
 
 from config.settings import Settings
-from tests.workers.helpers import Harness, file_candidate
+from tests.support.pipeline import Harness, file_candidate
 from workers.http.api import create_api
 from workers.state.ledger import State
 

@@ -30,7 +30,7 @@ from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, Route
 
 from config.settings import Settings
-from tests.workers.helpers import Harness, folder_candidate, write_folder
+from tests.support.pipeline import Harness, folder_candidate, write_folder
 from workers.contract.keys import tour_key
 from workers.http.api import create_api
 from workers.state.ledger import State

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from config.errors import ConfigError
 from config.settings import Settings
-from tests.workers.helpers import Harness, file_candidate
+from tests.support.pipeline import Harness, file_candidate
 from workers.http.api import check_bind, create_api, run_api
 from workers.queue.actors import App
 from workers.queue.broker import QUEUE

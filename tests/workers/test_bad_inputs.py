@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
-from tests.workers.helpers import (
+from tests.support.pipeline import (
     Harness,
     file_candidate,
     folder_candidate,

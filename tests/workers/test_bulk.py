@@ -9,7 +9,7 @@ import numpy as np
 
 from config.settings import Settings
 from tests.conftest import jpeg_bytes
-from tests.workers.helpers import Harness, folder_candidate, write_folder
+from tests.support.pipeline import Harness, folder_candidate, write_folder
 from workers.ops.bulk import import_folder, republish_site, site_scenes
 from workers.state.ledger import State
 

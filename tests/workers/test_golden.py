@@ -18,7 +18,7 @@ import pytest
 
 from config.settings import Settings
 from tests.conftest import DATA, SAMPLE_PANO
-from tests.workers.helpers import Harness, folder_candidate, write_folder
+from tests.support.pipeline import Harness, folder_candidate, write_folder
 
 GOLDEN = DATA / "golden" / "sample_pano.json"
 #: The capture the golden file was recorded from (its recording script used these).

@@ -55,7 +55,7 @@ def test_a_job_does_not_leave_its_stage_on_the_thread(
 ) -> None:
     from pathlib import Path
 
-    from tests.workers.helpers import Harness, file_candidate
+    from tests.support.pipeline import Harness, file_candidate
 
     harness = Harness(settings)  # type: ignore[arg-type]
     path = Path(str(tmp_path)) / "a.jpg"

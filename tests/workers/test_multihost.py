@@ -16,7 +16,7 @@ import pytest
 from config.settings import Settings, settings_env
 from ingest.intake import Intake
 from tests.conftest import jpeg_bytes
-from tests.workers.helpers import file_candidate
+from tests.support.pipeline import file_candidate
 from tests.workers.test_service import wait_for
 from workers.ops.bench import synthetic_equirect
 from workers.queue.actors import App

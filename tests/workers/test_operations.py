@@ -11,7 +11,7 @@ import pytest
 
 from config.errors import StageTimeout
 from config.settings import Settings
-from tests.workers.helpers import Harness, file_candidate
+from tests.support.pipeline import Harness, file_candidate
 from workers.queue.broker import QUEUE
 from workers.queue.deadletters import dead_jobs, requeue_dead
 from workers.queue.stage_limits import StageClock

@@ -23,7 +23,7 @@ from config.errors import (
 )
 from config.outcomes import is_unexpected, outcome, s3_code_outcome
 from config.settings import Settings
-from tests.workers.helpers import Harness, file_candidate
+from tests.support.pipeline import Harness, file_candidate
 from workers.ops.status import activity
 from workers.pipeline.stages import render
 from workers.queue.broker import QUEUE, retry_when

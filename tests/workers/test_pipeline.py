@@ -12,7 +12,7 @@ import pytest
 
 from config.settings import Settings
 from tests.conftest import jpeg_bytes
-from tests.workers.helpers import (
+from tests.support.pipeline import (
     Harness,
     file_candidate,
     folder_candidate,

@@ -12,7 +12,7 @@ from config.settings import Settings
 from tests.stitching.harness import render_views
 from tests.stitching.metrics import psnr
 from tests.support.data import stitch_builtin
-from tests.workers.helpers import Harness, folder_candidate, write_folder
+from tests.support.pipeline import Harness, folder_candidate, write_folder
 from workers.contract.scene import SceneManifest
 from workers.state.ledger import State
 

@@ -14,7 +14,7 @@ from config.settings import Settings
 from stitching.privacy import FaceDetector, blur_faces
 from tests.conftest import jpeg_bytes
 from tests.stitching.test_privacy import FACES_DIR, PLACES, detail, plant
-from tests.workers.helpers import Harness, file_candidate, folder_candidate, write_folder
+from tests.support.pipeline import Harness, file_candidate, folder_candidate, write_folder
 from workers.state.ledger import State
 
 WIDTH = 2048

@@ -14,8 +14,8 @@ import pytest
 from config.errors import StoreError
 from config.settings import Settings
 from tests.conftest import jpeg_bytes, s3_settings_for
+from tests.support.pipeline import Harness, file_candidate, folder_candidate, write_folder
 from tests.support.seaweed import SeaweedS3
-from tests.workers.helpers import Harness, file_candidate, folder_candidate, write_folder
 from workers.contract.keys import SceneKeys
 from workers.pipeline.render import iter_tile_keys
 from workers.pipeline.runner import Pipeline

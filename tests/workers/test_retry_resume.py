@@ -15,7 +15,7 @@ import redis
 
 from config.errors import StageTimeout, StoreError
 from config.settings import Settings
-from tests.workers.helpers import Harness, folder_candidate, write_folder
+from tests.support.pipeline import Harness, folder_candidate, write_folder
 from workers.contract.keys import PUBLIC_PREFIXES, SceneKeys
 from workers.pipeline import checkpoint
 from workers.pipeline.render import RenderedTiles

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from config.settings import Settings
 from ingest.watcher import InboxWatcher
+from tests.support.pipeline import Harness
 from tests.support.waiting import wait_for
-from tests.workers.helpers import Harness
 from workers.state.ledger import State
 
 TICK = 0.5

@@ -15,7 +15,8 @@ import redis
 from pydantic import BaseModel, Field
 
 from config.errors import ConfigError, PanodockError
-from workers.access.tokens import digest, new_id, new_token, now, same_digest
+from workers.access.records import HashedRecords
+from workers.access.tokens import digest, new_id, new_token, now
 
 _RECORDS = "panodock:apikeys"
 _INDEX = "panodock:apikey-token:"
@@ -73,6 +74,16 @@ class ApiKeys:
 
     def __init__(self, *, client: redis.Redis) -> None:
         self.client = client
+        self._records: HashedRecords[ApiKey] = HashedRecords(
+            client=client,
+            model=ApiKey,
+            records=_RECORDS,
+            index=_INDEX,
+            hash_of=lambda key: key.key_sha256,
+            not_found=lambda key_id: KeyNotFound(
+                f"no API key {key_id}; `panodock keys list` shows them"
+            ),
+        )
 
     def create(
         self,
@@ -90,49 +101,25 @@ class ApiKeys:
             key_sha256=digest(secret), created_at=created,
             expires_at=created + expires_in if expires_in else None,
         )  # fmt: skip
-        pipe = self.client.pipeline()
-        pipe.hset(_RECORDS, key.id, key.model_dump_json())
-        pipe.set(_INDEX + key.key_sha256, key.id)
-        pipe.execute()
+        self._records.add(key)
         return key, secret
 
     def get(self, key_id: str) -> ApiKey:
         """The key with that id."""
-        raw = self.client.hget(_RECORDS, key_id)
-        if raw is None:
-            raise KeyNotFound(f"no API key {key_id}; `panodock keys list` shows them")
-        return ApiKey.model_validate_json(raw)
+        return self._records.get(key_id)
 
     def list(self) -> list[ApiKey]:
         """Every key, newest first."""
-        rows = [ApiKey.model_validate_json(v) for v in self.client.hvals(_RECORDS)]
-        return sorted(rows, key=lambda k: k.created_at, reverse=True)
+        return sorted(self._records.all(), key=lambda k: k.created_at, reverse=True)
 
     def any(self) -> bool:
         """Whether any key was ever created (then every read needs a credential)."""
-        return bool(self.client.exists(_RECORDS))
+        return self._records.any()
 
     def revoke(self, key_id: str) -> ApiKey:
         """Stop a key now, on every serving process."""
-        key = self.get(key_id)
-        if key.revoked_at is None:
-            key.revoked_at = now()
-            pipe = self.client.pipeline()
-            pipe.hset(_RECORDS, key.id, key.model_dump_json())
-            pipe.delete(_INDEX + key.key_sha256)
-            pipe.execute()
-        return key
+        return self._records.revoke(key_id)
 
     def resolve(self, secret: str) -> ApiKey | None:
         """The active key of a secret, or None."""
-        hashed = digest(secret)
-        key_id = self.client.get(_INDEX + hashed)
-        if key_id is None:
-            return None
-        raw = self.client.hget(_RECORDS, key_id)
-        if raw is None:
-            return None
-        key = ApiKey.model_validate_json(raw)
-        if not same_digest(key.key_sha256, hashed) or not key.active():
-            return None
-        return key
+        return self._records.resolve(secret)

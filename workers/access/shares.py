@@ -14,7 +14,8 @@ import redis
 from pydantic import BaseModel, Field
 
 from config.errors import PanodockError
-from workers.access.tokens import digest, new_id, new_token, now, same_digest
+from workers.access.records import HashedRecords
+from workers.access.tokens import digest, new_id, new_token, now
 
 _RECORDS = "panodock:shares"
 _INDEX = "panodock:share-token:"
@@ -57,6 +58,16 @@ class Shares:
 
     def __init__(self, *, client: redis.Redis) -> None:
         self.client = client
+        self._records: HashedRecords[Share] = HashedRecords(
+            client=client,
+            model=Share,
+            records=_RECORDS,
+            index=_INDEX,
+            hash_of=lambda share: share.token_sha256,
+            not_found=lambda share_id: ShareNotFound(
+                f"no share {share_id}; `panodock share list` shows them"
+            ),
+        )
 
     def create(
         self, site: str, *, expires_in: timedelta, label: str, scenes: list[str] | None = None
@@ -68,49 +79,25 @@ class Shares:
             id=new_id(), label=label, site=site, scenes=sorted(set(scenes or [])),
             token_sha256=digest(token), created_at=created, expires_at=created + expires_in,
         )  # fmt: skip
-        pipe = self.client.pipeline()
-        pipe.hset(_RECORDS, share.id, share.model_dump_json())
-        pipe.set(_INDEX + share.token_sha256, share.id)
-        pipe.execute()
+        self._records.add(share)
         return share, token
 
     def get(self, share_id: str) -> Share:
         """The share with that id (revoked or not)."""
-        raw = self.client.hget(_RECORDS, share_id)
-        if raw is None:
-            raise ShareNotFound(f"no share {share_id}; `panodock share list` shows them")
-        return Share.model_validate_json(raw)
+        return self._records.get(share_id)
 
     def list(self, site: str | None = None) -> list[Share]:
         """Every share (of ``site``), newest first."""
-        rows = [Share.model_validate_json(v) for v in self.client.hvals(_RECORDS)]
-        rows = [s for s in rows if site is None or s.site == site]
+        rows = [s for s in self._records.all() if site is None or s.site == site]
         return sorted(rows, key=lambda s: s.created_at, reverse=True)
 
     def revoke(self, share_id: str) -> Share:
         """Stop a share now; its token stops working on every serving process."""
-        share = self.get(share_id)
-        if share.revoked_at is None:
-            share.revoked_at = now()
-            pipe = self.client.pipeline()
-            pipe.hset(_RECORDS, share.id, share.model_dump_json())
-            pipe.delete(_INDEX + share.token_sha256)
-            pipe.execute()
-        return share
+        return self._records.revoke(share_id)
 
     def resolve(self, token: str) -> Share | None:
         """The active share of a token, or None (unknown, revoked or expired)."""
-        hashed = digest(token)
-        share_id = self.client.get(_INDEX + hashed)
-        if share_id is None:
-            return None
-        raw = self.client.hget(_RECORDS, share_id)
-        if raw is None:
-            return None
-        share = Share.model_validate_json(raw)
-        if not same_digest(share.token_sha256, hashed) or not share.active():
-            return None
-        return share
+        return self._records.resolve(token)
 
     def first_use(self, share: Share) -> bool:
         """True exactly once per share: the first time any process sees it used."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from config.settings import Settings
+from tests.support.pipeline import Harness
 from tests.support.sources import Clock, Intake
-from tests.workers.helpers import Harness
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Builders shared by the workers tests: captures on disk and a pipeline on real Redis."""
+"""Builders shared by the pipeline tests: captures on disk and a pipeline on real Redis."""
 
 from __future__ import annotations
 
