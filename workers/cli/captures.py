@@ -120,7 +120,7 @@ class Retry(Command):
         parser.add_argument("capture", help="a capture id (or its first characters)")
 
     def run(self, args: argparse.Namespace, settings: Settings) -> int:
-        from workers.http.api import retry_capture
+        from workers.ops.actions import retry_capture
         from workers.queue.actors import App
 
         url, ledger = connect(settings)

@@ -60,14 +60,10 @@ class RequeueDead(Command):
     help = "put every dead-lettered job back on its queue"
 
     def run(self, args: argparse.Namespace, settings: Settings) -> int:
-        from workers.http.api import requeue_dead_captures
-        from workers.notify import WEBHOOK_QUEUE
+        from workers.ops.actions import requeue_all_dead
         from workers.queue.actors import App
-        from workers.queue.deadletters import requeue_dead
 
-        app = App(settings, redis_url(settings))
-        jobs = requeue_dead_captures(app)
-        deliveries = requeue_dead(app.broker, WEBHOOK_QUEUE)
+        jobs, deliveries = requeue_all_dead(App(settings, redis_url(settings)))
         print(f"re-queued {len(jobs)} job(s) and {len(deliveries)} webhook delivery(ies)")
         return 0
 

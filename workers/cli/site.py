@@ -53,8 +53,10 @@ _SUFFIXES = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif"}
 
 
 def add_site_commands(subparsers: Any) -> None:
-    """Add ``site`` (add-floor, show) and ``place`` to ``panodock``'s subparsers."""
-    site = subparsers.add_parser("site", help="register floor plans, show a site")
+    """Add ``site`` (add-floor, show, visibility) and ``place`` to ``panodock``'s subparsers."""
+    site = subparsers.add_parser(
+        "site", help="register floor plans, show a site, set its visibility"
+    )
     sub = site.add_subparsers(dest="site_command", required=True, metavar="SUBCOMMAND")
 
     add = sub.add_parser("add-floor", help="register (or replace) a floor plan of a site")

@@ -59,6 +59,7 @@ from workers.http.auth import (
 )
 from workers.http.gateway import gateway_router
 from workers.http.pages import web_router
+from workers.ops.actions import requeue_all_dead, retry_capture
 from workers.ops.bulk import republish_scene
 from workers.ops.metrics import CONTENT_TYPE, PanodockCollector, exposition
 from workers.ops.status import (
@@ -71,8 +72,7 @@ from workers.ops.status import (
     worker_rows,
 )
 from workers.queue.actors import App
-from workers.queue.broker import PROCESS_CAPTURE, QUEUE, redis_client
-from workers.queue.deadletters import DeadJob, dead_jobs, requeue_dead
+from workers.queue.broker import QUEUE, redis_client
 from workers.state.ledger import Capture, CaptureNotFound, State
 from workers.store.base import ObjectStore
 from workers.store.factory import make_store
@@ -93,36 +93,6 @@ def check_bind(host: str, token: str | None) -> None:
             f"refusing to serve on {host} without a token: set PANODOCK_SERVE_TOKEN, or bind "
             "127.0.0.1 and put a proxy in front"
         )
-
-
-def retry_capture(app: App, capture_id: str) -> Capture | None:
-    """Send a failed or quarantined capture through again; None if it is in another state."""
-    found = app.ledger.find(capture_id)
-    moved = app.ledger.transition(
-        found.id, State.QUEUED, expect={State.FAILED, State.QUARANTINED}, detail="retry requested"
-    )
-    if moved is not None:
-        app.enqueue(found.id)
-    return moved
-
-
-def requeue_dead_captures(app: App) -> list[DeadJob]:
-    """Put every dead-lettered capture job back on the queue, its capture back to queued.
-
-    The captures are recorded as queued BEFORE their jobs are sent again, as the intake
-    does: a job that ran at once must not find its capture moved back afterwards.
-    """
-    for job in dead_jobs(app.broker.client, QUEUE):
-        if job.actor != PROCESS_CAPTURE or not job.args:
-            continue
-        try:
-            app.ledger.transition(
-                str(job.args[0]), State.QUEUED, expect={State.FAILED, State.PROCESSING},
-                detail="dead-lettered job re-queued",
-            )  # fmt: skip
-        except CaptureNotFound:
-            log.warning("re-queued dead job %s names no capture in the ledger", job.args[0])
-    return requeue_dead(app.broker, QUEUE)
 
 
 def create_api(
@@ -246,11 +216,8 @@ def create_api(
 
     @api.post("/api/dead/requeue", dependencies=operator)
     def requeue() -> dict[str, Any]:
-        from workers.notify import WEBHOOK_QUEUE
-
-        jobs = requeue_dead_captures(app)
+        jobs, deliveries = requeue_all_dead(app)
         # A delivery's arguments carry the receiver's URL and the body: counted, not shown.
-        deliveries = requeue_dead(app.broker, WEBHOOK_QUEUE)
         return {
             "requeued": [{"actor": j.actor, "args": list(j.args)} for j in jobs],
             "webhook_deliveries": len(deliveries),

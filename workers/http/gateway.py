@@ -32,7 +32,7 @@ from fastapi.responses import RedirectResponse, Response
 from config.errors import ObjectNotFound
 from workers.access.apikeys import Role
 from workers.access.shares import Share
-from workers.access.tokens import TOKEN_SHAPE
+from workers.access.tokens import TOKEN_SHAPE, digest
 from workers.http.auth import Access, Principal
 from workers.http.pages import static_page
 from workers.store.base import ObjectStore, content_type_for
@@ -58,7 +58,7 @@ class _ShareCache:
         self._lock = threading.Lock()
 
     def resolve(self, token: str) -> Share | None:
-        key = hashlib.sha256(token.encode()).hexdigest()
+        key = digest(token)
         now = time.monotonic()
         with self._lock:
             hit = self._found.get(key)
