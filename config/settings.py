@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     JsonValue,
     SecretStr,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -30,7 +29,10 @@ from pydantic_settings import (
 
 from config.errors import ConfigError
 from config.names import Slug
+from config.sources import SourceConfig
 from config.webhooks import REVEAL_SECRETS, WebhookConfig
+
+__all__ = ["OUTPUT", "OUTPUT_PER_SITE", "Settings", "SourceConfig", "load_settings"]
 
 #: Marks a setting that changes what is published: it enters every scene version's hash
 #: (workers/pipeline/version.py reads the marks from ``Settings.model_fields``).
@@ -38,49 +40,6 @@ OUTPUT: Final[dict[str, JsonValue]] = {"output": True}
 #: Marks a setting that changes what is published, decided per site: only the capture's
 #: site's effective value (:meth:`Settings.blur_policy`) enters its version's hash.
 OUTPUT_PER_SITE: Final[dict[str, JsonValue]] = {"output": "per_site"}
-
-
-class SourceConfig(BaseModel):
-    """One capture source (README, "Capture sources"); a list of them is ``sources``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(description="Unique name, shown on the status page and in capture history.")
-    kind: Literal["local", "share", "usb", "ptp"] = Field(
-        description="local folder (inotify), network share (polled), USB card, PTP camera."
-    )
-    path: Path | None = Field(
-        None, description="local/share: the folder; usb: only volumes mounted below it."
-    )
-    port: str | None = Field(
-        None, description="ptp: libgphoto2 port (`usb:001,004`, `disk:<dir>`); unset = first."
-    )
-    model: str | None = Field(None, description="ptp: libgphoto2 camera model; unset = detect.")
-    site: str | None = Field(None, description="Site of its captures; unset = `default_site`.")
-    poll_seconds: float = Field(1.0, gt=0, description="share/usb/ptp: interval of the scans.")
-    stable_seconds: float = Field(
-        5.0, ge=0, description="share: a file is taken once unchanged this long."
-    )
-    require_mount: bool = Field(True, description="share: offline unless `path` is mounted.")
-    group_gap_seconds: float = Field(
-        10.0, ge=0, description="Largest gap between shots of one capture without a sidecar."
-    )
-    delete_after_import: bool = Field(
-        False, description="ptp: delete from the camera once archived and verified."
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not value or not all(c.isalnum() or c in "-_" for c in value):
-            raise ValueError("a source name uses letters, digits, '-' and '_' only")
-        return value
-
-    @model_validator(mode="after")
-    def _path_needed(self) -> SourceConfig:
-        if self.kind in ("local", "share") and self.path is None:
-            raise ValueError(f"source {self.name}: a {self.kind} source needs a path")
-        return self
 
 
 class Settings(BaseSettings):
@@ -115,6 +74,12 @@ class Settings(BaseSettings):
     upload_threads: int = Field(8, ge=1, description="Parallel object uploads per job.")
     workers: int = Field(2, ge=1, description="Worker processes started by `panodock run`.")
     worker_threads: int = Field(1, ge=1, description="Threads per worker process.")
+    worker_idle_release_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="Idle seconds after which a worker drops its remap caches and returns "
+        "the memory (0: after every job).",
+    )
     default_site: Slug = Field("default", description="Site of a capture whose sidecar names none.")
     tile_size: int | None = Field(
         None,
@@ -144,6 +109,11 @@ class Settings(BaseSettings):
         description="Per-site blur policy overriding PANODOCK_BLUR (JSON).",
         json_schema_extra=OUTPUT_PER_SITE,
     )
+    review: Literal["never", "on_warning", "always"] = Field(
+        "on_warning",
+        description="When a rendered scene waits for a person before going live: never, "
+        "on_warning (a check warned; default) or always; a site's registry may override it.",
+    )
     blur_threshold: float = Field(
         0.5, gt=0, lt=1, description="Face detector score threshold.", json_schema_extra=OUTPUT
     )
@@ -172,6 +142,12 @@ class Settings(BaseSettings):
         ge=0,
         description="An inbox file is taken once unchanged (size and mtime) this long after "
         "its last close or write.",
+    )
+    folder_settle_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="An inbox folder without capture.json (a DSLR card, a rotating head) is "
+        "taken once nothing in it has changed this long; until then it is listed as pending.",
     )
     max_file_bytes: int = Field(
         512 * 1024 * 1024,
@@ -232,6 +208,16 @@ class Settings(BaseSettings):
     )
     webhook_max_backoff_seconds: float = Field(
         3600.0, gt=0, description="Longest wait between two retries of a webhook delivery."
+    )
+    # -- exports for first responders (issue 19) --
+    export_page_size: Literal["letter", "a3"] = Field(
+        "letter", description="Paper of the printable floor maps (landscape): letter or a3."
+    )
+    export_max_face_px: int = Field(
+        2048,
+        ge=256,
+        le=8192,
+        description="Largest cube face the offline bundle carries per scene, pixels.",
     )
     # -- supervision and free space (issue 13, items 1-2) --
     min_free_bytes: int = Field(
@@ -366,6 +352,13 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 
     try:
         return _FromFile(**overrides)
+    except ValidationError as exc:
+        # Without the input values: an entry may hold a secret (a camera's password).
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None
     except ValueError as exc:
         raise ConfigError(f"invalid settings: {exc}") from exc
 

@@ -15,7 +15,7 @@ from pydantic_core.core_schema import SerializationInfo
 
 #: A capture was published: its scene's pointer names the new version.
 SCENE_PUBLISHED: Final = "scene.published"
-#: A published scene waits for a person's review (emitted once a review step exists).
+#: A rendered scene version waits for a person's review (it is not live).
 SCENE_REVIEW: Final = "scene.review"
 #: A capture failed (its own problem, an unexpected error, or its retries ran out).
 CAPTURE_FAILED: Final = "capture.failed"

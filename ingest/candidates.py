@@ -12,8 +12,13 @@ Inbox rules
 - A sub-folder of the inbox root is a capture folder. It is complete once its top-level
   ``capture.json`` is complete (the capture app writes it last) and no file in the folder is
   open by a writer the watcher saw. Its candidate lists every regular file in the folder,
-  recursively, sorted, including ``capture.json``. A folder without ``capture.json`` is never
-  taken, however old its files are.
+  recursively, sorted, including ``capture.json``.
+- A folder without ``capture.json`` (a DSLR card, a rotating head) is taken once nothing in
+  it has changed for ``folder_settle_seconds``: no file held by a writer, and neither its
+  files' nor its folders' mtimes newer than that, or its listing (names, sizes, mtimes)
+  unchanged that long while watched. Until then it is *waiting* (:attr:`InboxFiles.waiting`,
+  shown by ``panodock status``, the API and ``/ops``); an empty folder is not a capture.
+  A ``capture.json`` that arrives later makes new content, delivered again.
 - Hidden names (leading ``.``) and partial-download names (``*.part``, ``*.tmp``,
   ``*.crdownload``, ``~*``, ``*~``; suffixes in any case) are ignored at every depth, so a
   browser's ``x.jpg.part`` is taken when it is renamed to ``x.jpg``.
@@ -87,6 +92,21 @@ class Candidate:
     note: str | None = None  # how its files were grouped, recorded in the capture's history
 
 
+@dataclass(frozen=True, slots=True)
+class WaitingFolder:
+    """A capture folder without ``capture.json`` that is not quiet long enough yet."""
+
+    folder: str  # its name in the inbox
+    files: int
+    remaining_seconds: float  # of quiet still needed (as of the snapshot)
+    message: str  # for a technician: "waiting for capture.json, or 94 s more of quiet"
+
+
+def waiting_message(remaining_seconds: float) -> str:
+    """What a waiting folder is waiting for, in words."""
+    return f"waiting for capture.json, or {max(0, round(remaining_seconds))} s more of quiet"
+
+
 def is_ignored_name(name: str) -> bool:
     """True for hidden and partial-download names, which the watcher never takes."""
     return (
@@ -137,31 +157,48 @@ class InboxFiles:
         The watched folder, absolute and with symlinks resolved.
     settle_seconds:
         Age (or watched stability) a file needs after its last write and close.
+    folder_settle_seconds:
+        Quiet a folder without ``capture.json`` needs before it is taken.
     clock:
         Wall-clock seconds, comparable with file mtimes; re-check times (:attr:`due`) and
         the distrust window use ``time.monotonic``.
     """
 
     def __init__(
-        self, inbox: Path, *, settle_seconds: float, clock: Callable[[], float] = time.time
+        self,
+        inbox: Path,
+        *,
+        settle_seconds: float,
+        folder_settle_seconds: float = 120.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.inbox = inbox
         self._settle = settle_seconds
+        self._folder_settle = folder_settle_seconds
         self._clock = clock
         self._files: dict[Path, _FileState] = {}
         #: root -> ``time.monotonic()`` when it will have settled and is to be checked again
         self.due: dict[Path, float] = {}
+        #: root -> (files, ``clock()`` when it will be taken) of each waiting sidecar-less folder
+        self.waiting: dict[Path, tuple[int, float]] = {}
+        #: root -> (listing, ``clock()`` when it was first seen) of sidecar-less folders
+        self._listings: dict[Path, tuple[Signature, float]] = {}
         self._count_opens_after = 0.0  # time.monotonic(); opens are not counted before it
 
     def reset(self) -> None:
         """Forget every file and re-check (opens and closes went unseen while stopped)."""
         self._files.clear()
         self.due.clear()
+        self.waiting.clear()
+        self._listings.clear()
 
     def prune(self) -> None:
         """Drop what is known about files that no longer exist (after a full rescan)."""
         for path in [p for p in self._files if not os.path.lexists(p)]:
             del self._files[path]
+        for table in (self.waiting, self._listings):
+            for root in [r for r in table if not os.path.lexists(r)]:
+                del table[root]
 
     def apply(self, event: FileSystemEvent) -> list[Path]:
         """Update the per-file state from one event; return the roots to re-check."""
@@ -217,6 +254,7 @@ class InboxFiles:
             ``root`` cannot be read (e.g. a folder copied in without read permission).
         """
         self.due.pop(root, None)
+        self.waiting.pop(root, None)
         try:
             st = root.lstat()
         except FileNotFoundError:
@@ -231,21 +269,66 @@ class InboxFiles:
         try:
             marker_st = marker.lstat()
         except FileNotFoundError:
-            return None
+            return self._quiet_folder(root)
+        self._listings.pop(root, None)
         if not stat.S_ISREG(marker_st.st_mode) or not self._settled(root, marker, marker_st):
             return None
+        listed = self._listing(root)
+        if listed is None:
+            return None
+        files, signature, _ = listed
+        return Candidate(root, files, True), signature
+
+    def _listing(self, root: Path) -> tuple[tuple[Path, ...], Signature, int] | None:
+        """The files of a folder, its signature and its newest mtime (files and folders).
+
+        None while a writer the watcher saw holds one of its files (its close brings us
+        back), or while it changes under us (the event for it brings us back).
+        """
         files = sorted(walk_files(root))
         signature: list[tuple[str, int, int]] = []
+        newest = 0
+        for folder in {root, *(path.parent for path in files)}:
+            try:
+                newest = max(newest, folder.lstat().st_mtime_ns)
+            except FileNotFoundError:
+                return None
         for path in files:
             state = self._files.get(path)
             if state is not None and state.opens > 0:
-                return None  # its close event will bring us back
+                return None
             try:
                 file_st = path.lstat()
             except FileNotFoundError:
-                return None  # changing under us; the event for it will bring us back
+                return None
+            newest = max(newest, file_st.st_mtime_ns)
             signature.append((str(path.relative_to(root)), file_st.st_size, file_st.st_mtime_ns))
-        return Candidate(root, tuple(files), True), tuple(signature)
+        return tuple(files), tuple(signature), newest
+
+    def _quiet_folder(self, root: Path) -> tuple[Candidate, Signature] | None:
+        """A folder without ``capture.json``, if it has been quiet long enough (module doc)."""
+        now = self._clock()
+        listed = self._listing(root)
+        if listed is None:  # held open by a writer, or changing: not quiet at all
+            count = len(walk_files(root))
+            if count:
+                self.waiting[root] = (count, now + self._folder_settle)
+            return None
+        files, signature, newest = listed
+        if not files:
+            self._listings.pop(root, None)
+            return None
+        seen = self._listings.get(root)
+        if seen is None or seen[0] != signature:
+            seen = self._listings[root] = (signature, now)
+        quiet = max(now - newest / 1e9, now - seen[1])
+        if quiet >= self._folder_settle:
+            note = f"no {SIDECAR_NAME}: taken after {self._folder_settle:g} s of quiet"
+            return Candidate(root, files, True, note=note), signature
+        remaining = self._folder_settle - quiet
+        self.waiting[root] = (len(files), now + remaining)
+        self.due[root] = time.monotonic() + remaining + 0.01
+        return None
 
     def root_of(self, path: Path) -> Path | None:
         """The candidate root ``path`` belongs to; None outside the inbox or if ignored."""

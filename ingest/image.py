@@ -27,9 +27,11 @@ import numpy as np
 import pyvips
 
 from config.errors import QuarantineError
+from ingest.camera_files import decode_dng, is_dng, is_video_name, probe_dng, video_reason
 
-SUPPORTED_FORMATS: Final = ("jpeg", "tiff", "png")
-"""Formats :func:`probe_image` and :func:`decode_image` accept, as ``ImageInfo.format``."""
+SUPPORTED_FORMATS: Final = ("jpeg", "tiff", "png", "dng")
+"""Formats :func:`probe_image` and :func:`decode_image` accept, as ``ImageInfo.format``
+(``"dng"``: a raw, decoded by LibRaw; see :mod:`ingest.camera_files`)."""
 
 _SIGNATURES: Final = (
     (b"\xff\xd8\xff", "jpeg"),
@@ -150,6 +152,8 @@ def probe_image(data: bytes, *, name: str) -> ImageInfo:
         its header is truncated or corrupt. The message says which and what to do.
     """
     fmt = _require_supported(data, name)
+    if fmt == "dng":
+        return ImageInfo(*probe_dng(data, name=name), format=fmt)
     image = _load(data, fmt, name)
     return ImageInfo(width=image.width, height=image.height, format=fmt)
 
@@ -188,6 +192,8 @@ def probe_image_file(path: Path, *, name: str) -> ImageInfo:
     with Path(path).open("rb") as handle:
         head = handle.read(HEAD_BYTES)
     fmt = _require_supported(head, name)
+    if fmt == "dng":
+        return ImageInfo(*probe_dng(Path(path), name=name), format=fmt)
     try:
         image: pyvips.Image = pyvips.Operation.call(
             _FILE_LOADERS[fmt], str(path), access="sequential", fail_on="truncated"
@@ -257,6 +263,8 @@ def decode_image(data: bytes, *, name: str) -> np.ndarray:
         or corrupt; the message carries libvips' reason.
     """
     fmt = _require_supported(data, name)
+    if fmt == "dng":
+        return decode_dng(data, name=name)
     image = _to_srgb8(_load(data, fmt, name, fail_on=_FAIL_ON[fmt]), name)
     try:
         pixels = image.write_to_memory()
@@ -272,6 +280,8 @@ def _require_supported(data: bytes, name: str) -> str:
             f"{name} is empty (0 bytes): the copy probably failed; copy it again from the camera"
         )
     fmt = sniff_format(data)
+    if fmt == "tiff" and is_dng(data):
+        return "dng"  # a camera raw (a Theta Z1's RAW+), not a TIFF libvips should read
     if fmt is not None:
         return fmt
     for offset, magic, kind in _OTHER_IMAGES:
@@ -282,9 +292,13 @@ def _require_supported(data: bytes, name: str) -> str:
             )
     for offset, magic, kind in _NOT_IMAGES:
         if data[offset : offset + len(magic)] == magic:
+            if "video" in kind:
+                raise QuarantineError(video_reason(name, kind))
             raise QuarantineError(
                 f"{name} is not an image (it is {kind}); copy the panorama itself, exported as JPEG"
             )
+    if is_video_name(name):
+        raise QuarantineError(video_reason(name, "a video, by its name"))
     head = data[:4096]
     if not head.strip(b"\x00"):
         raise QuarantineError(

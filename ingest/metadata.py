@@ -70,6 +70,8 @@ class ImageMetadata(BaseModel):
     gpano: GPano | None = Field(
         None, description="GPano fields, pixel fields fitted to the image's real size."
     )
+    exposure_time_s: float | None = Field(None, gt=0, description="EXIF ExposureTime, seconds.")
+    exposure_bias_ev: float | None = Field(None, description="EXIF ExposureBiasValue, EV.")
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -104,6 +106,8 @@ def read_metadata(data: bytes) -> ImageMetadata:
         datetime_original=taken,
         gps=gps,
         gpano=gpano,
+        exposure_time_s=_exposure_time(tags.get("EXIF ExposureTime")),
+        exposure_bias_ev=_exposure_bias(tags.get("EXIF ExposureBiasValue")),
         warnings=warnings,
     )
 
@@ -336,6 +340,22 @@ def _img_direction(
     ref = (_text(gps.get("GPSImgDirectionRef")) or "").upper()
     names: dict[str, Literal["true", "magnetic"]] = {"T": "true", "M": "magnetic"}
     return parts[0] % 360.0, names.get(ref)
+
+
+def _exposure_time(tag: Any) -> float | None:
+    """EXIF ExposureTime in seconds; None when missing or not a positive number (a hint)."""
+    parts = _numbers(tag)
+    if not parts or parts[0] is None or not 0 < parts[0] < 3600:
+        return None
+    return parts[0]
+
+
+def _exposure_bias(tag: Any) -> float | None:
+    """EXIF ExposureBiasValue in EV; None when missing or beyond any camera's ±15 EV."""
+    parts = _numbers(tag)
+    if not parts or parts[0] is None or abs(parts[0]) > 15:
+        return None
+    return parts[0]
 
 
 def _positive(tag: Any, label: str, warnings: list[str]) -> float | None:

@@ -217,6 +217,13 @@ class BlurRegion(_Strict):
     height_deg: float = Field(gt=0, le=180)
 
 
+class AttachmentRef(_Strict):
+    """A PDF or image of the folder for the map; in 'files' with role 'attachment'."""
+
+    file: Annotated[str, AfterValidator(_relative_file_name)]
+    title: str = Field(min_length=1, max_length=200)
+
+
 class PointOfInterest(_Strict):
     """Something to mark in the panorama; angles in degrees from the image centre."""
 
@@ -224,6 +231,11 @@ class PointOfInterest(_Strict):
     pitch_deg: float = Field(ge=-90, le=90, description="Positive up.")
     kind: str = Field(min_length=1, max_length=100, description="e.g. 'exit', 'info', 'hazard'.")
     label: str | None = Field(None, max_length=500)
+    id: Slug | None = Field(None, description="The same thing in other captures: triangulated.")
+    number: Label | None = Field(None, description="Door, stairwell or room number, as written.")
+    position: Position | None = Field(None, description="Where it is, if the app knows.")
+    notes: str | None = Field(None, max_length=5000)
+    attachments: list[AttachmentRef] = Field(default_factory=list, max_length=20)
 
     @field_validator("yaw_deg")
     @classmethod
@@ -264,11 +276,20 @@ class Sidecar(_Strict):
         None, description="What the images are; default: recognised from the images."
     )
     rig: Rig | None = None
+    brackets: int | None = Field(
+        None,
+        ge=1,
+        le=9,
+        description="The images are this many exposures of one position (HDR brackets), "
+        "lined up and fused before tiling; 1: not bracketed. Default: recognised from the "
+        "EXIF exposures of same-size images. A rotating head's brackets go in rig.brackets.",
+    )
     blur_regions: list[BlurRegion] = Field(
         default_factory=list, description="Extra regions to blur (faces the detector misses)."
     )
     points_of_interest: list[PointOfInterest] = Field(default_factory=list)
     notes: str | None = None
+    attachments: list[AttachmentRef] = Field(default_factory=list, max_length=20)
 
     @field_validator("files")
     @classmethod

@@ -34,7 +34,6 @@ is logged and counted and the candidate is retried at the next full rescan.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import queue
@@ -45,44 +44,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from watchdog.events import (
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-    FileClosedEvent,
-    FileClosedNoWriteEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileOpenedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
+from watchdog.events import DirDeletedEvent, FileDeletedEvent, FileSystemEvent
 from watchdog.observers.inotify import InotifyObserver
 
 from config.errors import ConfigError, InfrastructureError
-from ingest.candidates import Candidate, InboxFiles, Signature, is_ignored_name
+from ingest.candidates import (
+    Candidate,
+    InboxFiles,
+    Signature,
+    WaitingFolder,
+    is_ignored_name,
+    waiting_message,
+)
+from ingest.watch_events import (
+    EVENT_FILTER,
+    OVERFLOW_LOGGER,
+    Forwarder,
+    OverflowLogHandler,
+    watch_error,
+)
 
 __all__ = ["InboxWatcher", "WatcherHealth"]
 
 log = logging.getLogger(__name__)
 
-# Everything else (attribute changes, directory "modified") only doubles the event traffic.
-_EVENT_FILTER: Final[list[type[FileSystemEvent]]] = [
-    FileOpenedEvent,
-    FileClosedEvent,
-    FileClosedNoWriteEvent,
-    FileModifiedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileMovedEvent,
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-]
-_OVERFLOW_LOGGER: Final = "watchdog.observers.inotify_c"
-_OVERFLOW_MESSAGE: Final = "Inotify queue overflowed"
 _MAX_BATCH: Final = 10_000  # events applied before the dirty roots are checked
 # After an overflow, events still in watchdog's pipeline may be stale halves of lost pairs.
 _DISTRUST_SECONDS: Final = 2.0
@@ -103,6 +88,7 @@ class WatcherHealth:
     errors: int
     last_error: str | None
     pending: int = 0  # candidates waiting to settle or to be retried after a failed callback
+    waiting: tuple[WaitingFolder, ...] = ()  # folders without capture.json, not quiet yet
 
 
 class InboxWatcher:
@@ -121,6 +107,8 @@ class InboxWatcher:
         counted, and the candidate is offered again at the next full rescan.
     settle_seconds:
         Age (or watched stability) a file needs after its last write and close.
+    folder_settle_seconds:
+        Quiet a folder without ``capture.json`` needs before it is taken.
     rescan_seconds:
         Interval of the full rescan.
     clock:
@@ -136,14 +124,16 @@ class InboxWatcher:
         on_candidate: Callable[[Candidate], object],
         *,
         settle_seconds: float = 2.0,
+        folder_settle_seconds: float = 120.0,
         rescan_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
         accepting: Callable[[], bool] | None = None,
     ) -> None:
-        if settle_seconds < 0 or rescan_seconds <= 0:
+        if min(settle_seconds, folder_settle_seconds) < 0 or rescan_seconds <= 0:
             raise ConfigError(
-                f"inbox watcher: settle_seconds must be >= 0 and rescan_seconds > 0, "
-                f"got {settle_seconds} and {rescan_seconds}"
+                f"inbox watcher: settle_seconds and folder_settle_seconds must be >= 0 and "
+                f"rescan_seconds > 0, got {settle_seconds}, {folder_settle_seconds} and "
+                f"{rescan_seconds}"
             )
         self._inbox = Path(inbox).absolute()
         self._on_candidate = on_candidate
@@ -155,10 +145,15 @@ class InboxWatcher:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._observer: InotifyObserver | None = None
         self._worker: threading.Thread | None = None
-        self._overflow_handler: _OverflowLogHandler | None = None
+        self._overflow_handler: OverflowLogHandler | None = None
 
         # Touched only by the worker thread.
-        self._tracked = InboxFiles(self._inbox, settle_seconds=settle_seconds, clock=clock)
+        self._tracked = InboxFiles(
+            self._inbox,
+            settle_seconds=settle_seconds,
+            folder_settle_seconds=folder_settle_seconds,
+            clock=clock,
+        )
         self._delivered: dict[Path, Signature] = {}
         self._failed: dict[Path, Signature] = {}  # retried only by a full rescan
 
@@ -171,6 +166,7 @@ class InboxWatcher:
         self._errors = 0
         self._last_error: str | None = None
         self._pending = 0
+        self._waiting: dict[Path, tuple[int, float]] = {}  # a copy of InboxFiles.waiting
 
     @property
     def inbox(self) -> Path:
@@ -201,19 +197,19 @@ class InboxWatcher:
             observer = InotifyObserver(generate_full_events=True)  # starts watchdog's reader
             observer.name = "panodock-inbox-observer"
             observer.schedule(
-                _Forwarder(self._queue),
+                Forwarder(self._queue),
                 str(self._inbox),
                 recursive=True,
-                event_filter=_EVENT_FILTER,
+                event_filter=EVENT_FILTER,
             )
             observer.start()
         except OSError as exc:
             if observer is not None:
                 observer.stop()
-            raise _watch_error(self._inbox, exc) from exc
+            raise watch_error(self._inbox, exc) from exc
         self._observer = observer
-        self._overflow_handler = _OverflowLogHandler(self._on_overflow)
-        logging.getLogger(_OVERFLOW_LOGGER).addHandler(self._overflow_handler)
+        self._overflow_handler = OverflowLogHandler(self._on_overflow)
+        logging.getLogger(OVERFLOW_LOGGER).addHandler(self._overflow_handler)
         self._worker = threading.Thread(target=self._run, name="panodock-inbox-worker", daemon=True)
         self._worker.start()
         log.info("watching inbox %s", self._inbox)
@@ -221,7 +217,7 @@ class InboxWatcher:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop watching and join both threads (each waits up to ``timeout`` seconds)."""
         if self._overflow_handler is not None:
-            logging.getLogger(_OVERFLOW_LOGGER).removeHandler(self._overflow_handler)
+            logging.getLogger(OVERFLOW_LOGGER).removeHandler(self._overflow_handler)
             self._overflow_handler = None
         if self._observer is not None:
             self._observer.stop()
@@ -253,6 +249,11 @@ class InboxWatcher:
             and worker.is_alive()
         )
         with self._lock:
+            now = self._clock()
+            waiting = tuple(
+                WaitingFolder(root.name, files, max(0.0, at - now), waiting_message(at - now))
+                for root, (files, at) in sorted(self._waiting.items())
+            )
             return WatcherHealth(
                 running=running,
                 last_scan_at=self._last_scan_at,
@@ -262,6 +263,7 @@ class InboxWatcher:
                 errors=self._errors,
                 last_error=self._last_error,
                 pending=self._pending,
+                waiting=waiting,
             )
 
     def _create_inbox(self) -> None:
@@ -331,8 +333,17 @@ class InboxWatcher:
             except Exception as exc:  # never let the thread die: the next rescan tries again
                 log.exception("inbox %s: scan failed", self._inbox)
                 self._record_error(f"inbox {self._inbox}: {exc!r}")
-            with self._lock:
-                self._pending = len(self._tracked.due.keys() | self._failed.keys())
+            self._publish_waiting()
+
+    def _publish_waiting(self) -> None:
+        """Copy the pending counts for :meth:`health`; log each newly waiting folder once."""
+        waiting = dict(self._tracked.waiting)
+        for root in waiting.keys() - self._waiting.keys():
+            log.info("inbox folder %s has no capture.json: %s", root, waiting_message(
+                waiting[root][1] - self._clock()))  # fmt: skip
+        with self._lock:
+            self._pending = len(self._tracked.due.keys() | self._failed.keys())
+            self._waiting = waiting
 
     def _apply_logged(self, event: FileSystemEvent) -> list[Path]:
         try:
@@ -364,7 +375,7 @@ class InboxWatcher:
             ) from exc
         for root in sorted(roots):
             self._check(root, retry_failed=True)
-        for table in (self._delivered, self._failed, self._tracked.due):
+        for table in (self._delivered, self._failed, self._tracked.due, self._tracked.waiting):
             for root in [r for r in table if r not in roots]:
                 del table[root]
         self._tracked.prune()
@@ -412,38 +423,3 @@ def _next_or_none(events: queue.SimpleQueue[object]) -> object | None:
         return events.get_nowait()
     except queue.Empty:
         return None
-
-
-def _watch_error(inbox: Path, exc: OSError) -> InfrastructureError:
-    if exc.errno in (errno.ENOSPC, errno.EMFILE):
-        return InfrastructureError(
-            f"cannot watch inbox {inbox}: the inotify limit is reached ({exc.strerror}); raise "
-            f"fs.inotify.max_user_watches / max_user_instances with sysctl"
-        )
-    return InfrastructureError(f"cannot watch inbox {inbox}: {exc}")
-
-
-class _Forwarder(FileSystemEventHandler):
-    """Runs on the observer thread: queue the event and return at once."""
-
-    def __init__(self, events: queue.SimpleQueue[object]) -> None:
-        super().__init__()
-        self._events = events
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        self._events.put(event)
-
-
-class _OverflowLogHandler(logging.Handler):
-    """Turns watchdog's overflow log record into a call (its only trace of an overflow)."""
-
-    def __init__(self, on_overflow: Callable[[], None]) -> None:
-        super().__init__(logging.WARNING)
-        self._on_overflow = on_overflow
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            if record.getMessage().startswith(_OVERFLOW_MESSAGE):
-                self._on_overflow()
-        except Exception:
-            self.handleError(record)

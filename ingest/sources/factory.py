@@ -10,6 +10,7 @@ from config.errors import ConfigError
 from config.settings import SourceConfig
 from ingest.sources.base import Deliver, Source
 from ingest.sources.local import LocalSource
+from ingest.sources.osc import OscSource
 from ingest.sources.ptp import Archived, PtpSource
 from ingest.sources.share import ShareSource
 from ingest.sources.usb import UsbSource
@@ -95,6 +96,19 @@ def build_sources(
                     c.name,
                     port=c.port,
                     model=c.model,
+                    delete_after_import=c.delete_after_import,
+                    archived=archived,
+                    **common,
+                )
+            )
+        elif c.kind == "osc":
+            assert c.url is not None  # SourceConfig validates it
+            sources.append(
+                OscSource(
+                    c.name,
+                    url=c.url,
+                    username=c.username,
+                    password=c.password,
                     delete_after_import=c.delete_after_import,
                     archived=archived,
                     **common,

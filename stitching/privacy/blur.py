@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -18,8 +18,8 @@ import numpy as np
 from config.errors import CaptureError
 from stitching.privacy.detector import FaceDetector, short_message
 from stitching.privacy.regions import MAX_HALF_ANGLE, FaceRegion, merge_regions, view_frame
-from stitching.privacy.views import choose_view_size, detection_views, view_maps
-from stitching.sphere import remap_wrapped
+from stitching.privacy.search import DEFAULT_PLAN, Plan, search_faces
+from stitching.privacy.views import choose_view_size, halved
 
 #: Margin blurred around every region, as a fraction of its size on each side.
 MARGIN = 0.3
@@ -35,12 +35,23 @@ class BlurResult:
     ``image`` is ``out`` when one was given; else the input itself when ``regions`` is
     empty, a blurred copy otherwise.
     ``regions`` are the merged detections, then the manual regions, without the margin.
+    ``views`` is how many views were searched (each view in each roll counts once),
+    ``rolls_deg`` the rolls; ``failed`` names the views that could not be searched, and
+    ``complete`` is False when there are any: the sphere was not searched whole.
     """
 
     image: np.ndarray
     regions: list[FaceRegion]
     detector: str
     detector_version: str
+    views: int = 0
+    rolls_deg: tuple[int, ...] = ()
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Every view was searched in every roll."""
+        return not self.failed
 
 
 def blur_faces(
@@ -50,8 +61,9 @@ def blur_faces(
     extra_regions: Sequence[FaceRegion] = (),
     view_size: int | None = None,
     out: np.ndarray | None = None,
+    plan: Plan = DEFAULT_PLAN,
 ) -> BlurResult:
-    """Detect faces on 18 views of the sphere and blur them, plus ``extra_regions``.
+    """Find faces anywhere on the sphere, in four rolls, and blur them and ``extra_regions``.
 
     Parameters
     ----------
@@ -63,15 +75,19 @@ def blur_faces(
         Regions blurred whatever the detector finds (e.g. from the capture sidecar), in
         the frame of ``equirect`` (see :func:`rotate_region` for a levelled frame).
     view_size:
-        Side in px of the views on the horizon (cube faces f, r, b, l), rounded to a
-        multiple of 64; None = :data:`DEFAULT_VIEW_SIZE`, or the equirect's quarter width
-        if smaller. Cost grows with its square. At 896 (7.8 px per degree at a view's
-        centre) every planted face 3 deg high (3.4 m away) within 30 deg of the horizon
-        was found (tests/bench/privacy.py).
+        The full resolution the search is scaled from, as the side in px of a 90 deg view
+        on the horizon, rounded to a multiple of 64 (``view_size / 2`` px per radian);
+        None = :data:`DEFAULT_VIEW_SIZE`, or the equirect's quarter width if smaller. Cost
+        grows with its square. At 896 (7.8 px per degree) and the default plan every
+        planted face 3 deg high (3.4 m away) within 30 deg of the horizon was found
+        (tests/bench/privacy.py).
     out:
         Where to write the result, uint8 like ``equirect``; pass ``equirect`` itself to
         blur in place and save a copy (0.2 s CPU at 8192x4096). None = a new array when
         there is anything to blur.
+    plan:
+        How the sphere is searched: rolls, first-pass resolutions and threshold
+        (:mod:`stitching.privacy.search`).
 
     Returns
     -------
@@ -83,7 +99,9 @@ def blur_faces(
     ValueError
         ``equirect`` is not uint8 BGR 2:1, or ``out`` does not match it.
     config.errors.CaptureError
-        Detection failed on a view; nothing may be published unblurred.
+        Detection failed on every view: the detector is broken. (A view that alone could
+        not be searched is named in ``BlurResult.failed`` instead; the caller must not
+        publish the result.)
     """
     if equirect.dtype != np.uint8 or equirect.ndim != 3 or equirect.shape[2] != 3:
         raise ValueError(
@@ -95,28 +113,24 @@ def blur_faces(
     if out is not None and (out.shape != equirect.shape or out.dtype != equirect.dtype):
         raise ValueError(f"out must be uint8 {equirect.shape}, got {out.dtype} {out.shape}")
     size = choose_view_size(view_size, width)
-    # Views sample the equirect at the same density as their centres: shrink it first with
-    # area averaging, so the remap does not alias an 8K master down to 640 px views.
-    work_width = min(width, 4 * round(math.pi * size / 4))
-    work = equirect
-    if work_width < width:
-        work = cv2.resize(equirect, (work_width, work_width // 2), interpolation=cv2.INTER_AREA)
-
-    found: list[FaceRegion] = []
-    for view, maps in zip(detection_views(size), view_maps(work.shape[1], size), strict=True):
-        try:
-            detections = detector.detect(remap_wrapped(work, maps))
-        except (CaptureError, cv2.error) as exc:
-            raise CaptureError(f"view {view.name}: {short_message(exc)}") from exc
-        found.extend(view.region(d) for d in detections)
-    regions = merge_regions(found) + list(extra_regions)
+    # Confirmation views sample this copy: the master halved (cheap) while it stays at
+    # least as sharp as the full-resolution views (size / 2 px per radian).
+    work = halved(equirect, 4 * round(math.pi * size / 4))
+    try:
+        search = search_faces(work, detector, size, plan)
+    except cv2.error as exc:
+        raise CaptureError(f"face search failed: {short_message(exc)}") from exc
+    regions = merge_regions(search.regions) + list(extra_regions)
     if out is None:
         out = equirect.copy() if regions else equirect
     elif out is not equirect:
         out[...] = equirect
     for region in regions:
         _blur_region(out, region)
-    return BlurResult(out, regions, detector.name, detector.version)
+    return BlurResult(
+        out, regions, detector.name, detector.version,
+        views=search.views, rolls_deg=search.rolls_deg, failed=search.failed,
+    )  # fmt: skip
 
 
 def _blur_region(img: np.ndarray, region: FaceRegion) -> None:
@@ -146,7 +160,9 @@ def _blur_region(img: np.ndarray, region: FaceRegion) -> None:
     if r1 <= r0 or len(cols) == 0:
         return
 
-    roi = img[r0:r1, cols]
+    # Columns that do not wrap are a slice: a view of the image, written in place.
+    wraps = int(cols[-1]) - int(cols[0]) != len(cols) - 1
+    roi = img[r0:r1, cols] if wraps else img[r0:r1, int(cols[0]) : int(cols[-1]) + 1]
     mask = _box_mask(region, tx, ty, np.arange(r0, r1), cols, width, height)
     row_span = 2 * half_y / math.pi * height
     cells_x = max(1, round(len(cols) / max(col_span / CELLS_ACROSS, 1.0)))
@@ -154,7 +170,8 @@ def _blur_region(img: np.ndarray, region: FaceRegion) -> None:
     small = cv2.resize(roi, (cells_x, cells_y), interpolation=cv2.INTER_AREA)
     smooth = cv2.resize(small, (roi.shape[1], roi.shape[0]), interpolation=cv2.INTER_LINEAR)
     roi[mask] = smooth[mask]
-    img[r0:r1, cols] = roi
+    if wraps:
+        img[r0:r1, cols] = roi
 
 
 def _box_mask(

@@ -1,33 +1,47 @@
-"""Face-blur benchmark, one markdown table: ``python -m tests.bench.privacy [scenes [view]]``.
+"""Face-blur benchmark, one markdown table: ``python -m tests.bench privacy [scenes] [--quick]``.
 
-Run from the repository root; not collected by pytest (no test_ prefix). Times
-:func:`stitching.privacy.blur_faces` on an 8192x4096 scene (the sample panorama upscaled,
-with faces planted) as CPU user+sys of this process, which includes OpenCV's worker threads;
-then measures detection recall and false positives on ``scenes`` (default 6) 8192x4096
-panoramas, each with 12 real face photographs planted at seeded random yaw/pitch (|pitch| <=
-70 deg) and sizes, at the default threshold and a lower one, with cube-face views of
-``view`` px (default: blur_faces' own). A face counts as found when a region's centre is
-within a third of its photograph's size of the planted centre; a region near no planted
-photograph is a false positive. Distances assume a face (chin to forehead) 0.18 m high.
-Recall is split at 30 deg of pitch, where the views drop to half resolution: from a tripod
-at eye level, a small (distant) face more than 30 deg off the horizon cannot happen, yet the
-random placement plants some.
+Run from the repository root; not collected by pytest (no test_ prefix). For each way of
+searching (the old path, ``cv2.dnn`` on the 18 views at full resolution, upright only, kept
+here as the reference; the same through ONNX Runtime; and the two-pass plans of
+:mod:`stitching.privacy.search`) it times :func:`stitching.privacy.blur_faces` on an
+8192x4096 scene (the sample panorama upscaled, with faces planted) as CPU user+sys of this
+process (``resource.getrusage``, which includes any worker threads), the median of 3 warm
+runs; then measures recall and false positives on ``scenes`` (default 6) 8192x4096
+panoramas, each with 12 real face photographs planted at seeded random yaw/pitch (|pitch|
+<= 70 deg) and sizes: once upright ("today's planted-face set") and once with every face
+rolled by 90, -90 or 180 deg in turn, and once rolled 45 deg (between two searched rolls).
+A face counts as found when a region's centre is within a third of its photograph's size of
+the planted centre; a region whose centre is outside every planted photograph is a false
+positive (one photograph holds a second, smaller face, which the sharper searches find). Distances
+assume a face (chin to forehead) 0.18 m high. Recall is split at 30 deg of pitch, where the
+views drop to half resolution: from a tripod at eye level, a small (distant) face more than
+30 deg off the horizon cannot happen, yet the random placement plants some.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from config.data import FACE_MODEL
-from stitching.privacy import DEFAULT_VIEW_SIZE, FaceDetector, blur_faces
+from config.errors import CaptureError
+from stitching.privacy import FaceDetector, FaceRegion, blur_faces
+from stitching.privacy.blur import _blur_region
+from stitching.privacy.detector import METHOD
+from stitching.privacy.regions import merge_regions
+from stitching.privacy.search import DEFAULT_PLAN, Plan
+from stitching.privacy.views import choose_view_size, detection_views, view_maps
+from stitching.sphere import remap_wrapped
 from tests.stitching.test_privacy import FACES_DIR, direction, plant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,8 +51,12 @@ PHOTOS = ("astronaut", "cameraman", "boy_highfive", "goalie_poster")
 # Photograph sides in degrees; the face is about half of it.
 CROP_SIZES = (6.0, 9.0, 12.0, 18.0, 24.0)
 FACES_PER_SCENE = 12
-THRESHOLDS = (0.5, 0.3)
 BANDS = ("|pitch| <= 30", "|pitch| > 30")
+#: Face rolls of each planted set, degrees, cycled over the faces of a scene.
+SETS = {"upright": (0.0,), "rolled 90/-90/180": (90.0, -90.0, 180.0), "rolled 45": (45.0,)}
+
+#: Finds the faces of an equirect and blurs them in place (as the pipeline does); returns them.
+Blur = Callable[[np.ndarray], list[FaceRegion]]
 
 
 def band(pitch: float) -> str:
@@ -61,9 +79,19 @@ def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return math.degrees(math.acos(float(np.clip(a @ b, -1.0, 1.0))))
 
 
+def turned(photo: np.ndarray, roll_deg: float) -> np.ndarray:
+    """The photograph turned by ``roll_deg`` counter-clockwise about its centre."""
+    if roll_deg % 90 == 0:
+        return np.ascontiguousarray(np.rot90(photo, round(roll_deg / 90) % 4))
+    side = photo.shape[0]
+    m = cv2.getRotationMatrix2D((side / 2 - 0.5, side / 2 - 0.5), roll_deg, 1.0)
+    return cv2.warpAffine(photo, m, (side, side), borderMode=cv2.BORDER_REFLECT)
+
+
 def scene(
-    background: np.ndarray, photos: list[np.ndarray], rng: np.random.Generator
-) -> tuple[np.ndarray, list[tuple[float, float, float]]]:
+    background: np.ndarray, photos: list[np.ndarray], rng: np.random.Generator,
+    rolls: Sequence[float],
+) -> tuple[np.ndarray, list[tuple[float, float, float]]]:  # fmt: skip
     """A panorama with faces at random places that do not overlap: (image, [(yaw, pitch, size)])."""
     img = background.copy()
     placed: list[tuple[float, float, float]] = []
@@ -73,83 +101,147 @@ def scene(
         pitch = math.degrees(math.asin(rng.uniform(-1.0, 1.0) * math.sin(math.radians(70.0))))
         here = direction(yaw, pitch)
         if all(angle_deg(here, direction(y, p)) > (size + s) * 0.75 + 2.0 for y, p, s in placed):
-            plant(img, photos[len(placed) % len(photos)], yaw, pitch, size)
+            photo = turned(photos[len(placed) % len(photos)], rolls[len(placed) % len(rolls)])
+            plant(img, photo, yaw, pitch, size)
             placed.append((yaw, pitch, size))
     return img, placed
 
 
+def cv2_dnn_detector(model: bytes) -> FaceDetector:
+    """The reference: CenterFace through ``cv2.dnn``, as panodock ran it before ONNX Runtime."""
+    net = cv2.dnn.readNetFromONNX(np.frombuffer(model, dtype=np.uint8))
+
+    def run(blob: np.ndarray) -> Sequence[np.ndarray]:
+        out = []
+        for k in range(blob.shape[0]):  # the old path fed one view at a time
+            net.setInput(blob[k : k + 1])
+            out.append(net.forward(["537", "538", "539"]))
+        return [np.concatenate([o[i] for o in out]) for i in range(3)]
+
+    return FaceDetector(run, version="cv2.dnn")
+
+
+def old_search(detector: FaceDetector) -> Blur:
+    """The search before the two-pass plans: every one of the 18 views at full resolution."""
+
+    def blur(equirect: np.ndarray) -> list[FaceRegion]:
+        width = equirect.shape[1]
+        size = choose_view_size(None, width)
+        work_width = min(width, 4 * round(math.pi * size / 4))
+        work = cv2.resize(equirect, (work_width, work_width // 2), interpolation=cv2.INTER_AREA)
+        found: list[FaceRegion] = []
+        for view, maps in zip(detection_views(size), view_maps(work_width, size), strict=True):
+            found.extend(view.region(d) for d in detector.detect(remap_wrapped(work, maps)))
+        regions = merge_regions(found)
+        for region in regions:
+            _blur_region(equirect, region)
+        return regions
+
+    return blur
+
+
+def planned(detector: FaceDetector, plan: Plan) -> Blur:
+    def blur(equirect: np.ndarray) -> list[FaceRegion]:
+        result = blur_faces(equirect, detector, plan=plan, out=equirect)
+        if not result.complete:
+            raise CaptureError(f"search incomplete: {result.failed}")
+        return result.regions
+
+    return blur
+
+
+def timed(blur: Blur, img: np.ndarray, runs: int) -> tuple[float, float]:
+    """Median CPU and wall seconds of ``runs`` warm calls (one call first, untimed)."""
+    blur(img.copy())
+    cpu, wall = [], []
+    for _ in range(runs):
+        target = img.copy()
+        c0, t0 = cpu_seconds(), time.perf_counter()
+        blur(target)
+        cpu.append(cpu_seconds() - c0)
+        wall.append(time.perf_counter() - t0)
+    return statistics.median(cpu), statistics.median(wall)
+
+
+def recall(
+    blur: Blur, scenes: list[tuple[np.ndarray, list[tuple[float, float, float]]]]
+) -> tuple[dict[str, tuple[int, int]], int]:
+    """Found/planted per pitch band and overall, and false positives."""
+    found = dict.fromkeys(BANDS, 0)
+    planted = dict.fromkeys(BANDS, 0)
+    false = 0
+    for img, placed in scenes:
+        centres = [direction(r.yaw_deg, r.pitch_deg) for r in blur(img.copy())]
+        for yaw, pitch, size in placed:
+            here = direction(yaw, pitch)
+            planted[band(pitch)] += 1
+            found[band(pitch)] += any(angle_deg(c, here) < size / 3 for c in centres)
+        # Outside every photograph (a photograph may hold a second, smaller face).
+        false += sum(
+            all(angle_deg(c, direction(y, p)) > 0.75 * s for y, p, s in placed)
+            for c in centres
+        )
+    out = {b: (found[b], planted[b]) for b in BANDS}
+    out["all"] = (sum(found.values()), sum(planted.values()))
+    return out, false
+
+
 def main() -> None:
-    n_scenes = int(sys.argv[1]) if len(sys.argv) > 1 else 6
-    view = int(sys.argv[2]) if len(sys.argv) > 2 else None
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    quick = "--quick" in sys.argv
+    n_scenes = int(args[0]) if args else 6
     model = FACE_MODEL.read_bytes()
-    detectors = {t: FaceDetector.from_onnx(model, threshold=t) for t in THRESHOLDS}
+    ort = FaceDetector.from_onnx(model)
+    methods: dict[str, Blur] = {
+        "reference: cv2.dnn, 18 views full res, upright only": old_search(cv2_dnn_detector(model)),
+        "ONNX Runtime, 18 views full res, upright only": old_search(ort),
+    }
+    plans = {f"{METHOD} (default): {describe(DEFAULT_PLAN)}": DEFAULT_PLAN}
+    if not quick:
+        plans["the same, upright only (no rolls)"] = replace(DEFAULT_PLAN, rolls_deg=(0,))
+        plans["turned copies as sharp as upright (0.8x)"] = replace(DEFAULT_PLAN, rolled_scale=0.8)
+        plans["cheaper: upright 0.7x, turned 0.3x"] = replace(
+            DEFAULT_PLAN, scale=0.7, rolled_scale=0.3
+        )
+    methods |= {name: planned(ort, plan) for name, plan in plans.items()}
+
     pano = read(PANO)
     background = cv2.resize(pano, (WIDTH, WIDTH // 2), interpolation=cv2.INTER_CUBIC)
     photos = [read(FACES_DIR / f"{name}.jpg") for name in PHOTOS]
-    rng = np.random.default_rng(8)
-    scenes = [scene(background, photos, rng) for _ in range(n_scenes)]
+    sets = {}
+    for name, rolls in SETS.items():
+        rng = np.random.default_rng(8)  # the same places and sizes in every set
+        sets[name] = [scene(background, photos, rng, rolls) for _ in range(n_scenes)]
 
-    default = detectors[THRESHOLDS[0]]
-    cpu, wall = [], []
-    for i in range(7):
-        # Runs 0-3 return a new array; 4-6 blur in place, as the pipeline can (out=).
-        target = scenes[0][0].copy() if i >= 4 else None
-        c0, t0 = cpu_seconds(), time.perf_counter()
-        blur_faces(scenes[0][0] if target is None else target, default, view_size=view, out=target)
-        cpu.append(cpu_seconds() - c0)
-        wall.append(time.perf_counter() - t0)
-    clean = {
-        t: len(blur_faces(background, d, view_size=view).regions) for t, d in detectors.items()
-    }
+    load = os.getloadavg()
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {n_scenes} scenes per set")
+    print()
+    header = ["search", "CPU s (8K, warm)", "wall s"]
+    for name in SETS:
+        header += [f"{name}: {b}" for b in BANDS] + [f"{name}: all"]
+    header += ["false positives (upright set)", "regions on the face-free pano"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for name, blur in methods.items():
+        cpu, wall = timed(blur, sets["upright"][0][0], 1 if name.startswith("ref") else 3)
+        cells = [name, f"{cpu:.2f}", f"{wall:.2f}"]
+        false = 0
+        for set_name, scenes in sets.items():
+            counts, f = recall(blur, scenes)
+            false = f if set_name == "upright" else false
+            cells += [f"{k}/{n} ({k / max(n, 1):.0%})" for k, n in counts.values()]
+        cells += [str(false), str(len(blur(background.copy())))]
+        print("| " + " | ".join(cells) + " |", flush=True)
 
-    found = {t: {(s, b): 0 for s in CROP_SIZES for b in BANDS} for t in THRESHOLDS}
-    false = dict.fromkeys(THRESHOLDS, 0)
-    for t, detector in detectors.items():
-        for img, placed in scenes:
-            regions = blur_faces(img, detector, view_size=view).regions
-            centres = [direction(r.yaw_deg, r.pitch_deg) for r in regions]
-            for yaw, pitch, size in placed:
-                here = direction(yaw, pitch)
-                if any(angle_deg(c, here) < size / 3 for c in centres):
-                    found[t][size, band(pitch)] += 1
-            false[t] += sum(
-                all(angle_deg(c, direction(y, p)) > s / 2 for y, p, s in placed) for c in centres
-            )
-    planted = {
-        (s, b): sum(p[2] == s and band(p[1]) == b for _, ps in scenes for p in ps)
-        for s in CROP_SIZES
-        for b in BANDS
-    }
 
-    cols = " | ".join(f"threshold {t}" for t in THRESHOLDS)
-    side = DEFAULT_VIEW_SIZE if view is None else view
-    print(f"| {WIDTH}x{WIDTH // 2}, 18 views, {side} px on the horizon | {cols} |")
-    print("|---|" + "---|" * len(THRESHOLDS))
-    first = f"{cpu[0]:.2f} s CPU, {wall[0]:.2f} s wall"
-    warm = f"{statistics.median(cpu[1:4]):.2f} s CPU, {statistics.median(wall[1:4]):.2f} s wall"
-    inplace = f"{statistics.median(cpu[4:]):.2f} s CPU, {statistics.median(wall[4:]):.2f} s wall"
-    same = " | ".join("same" for _ in THRESHOLDS[1:])
-    print(f"| blur stage, first call (builds view maps) | {first} | {same} |")
-    print(f"| blur stage, median of 3 more (target <= 2 s CPU) | {warm} | {same} |")
-    print(f"| blur stage in place (out=equirect), median of 3 | {inplace} | {same} |")
-    for key in planted:
-        size, where = key
-        metres = 0.18 / (2 * math.tan(math.radians(size / 4)))
-        cells = " | ".join(
-            f"{found[t][key]}/{planted[key]} ({found[t][key] / max(planted[key], 1):.0%})"
-            for t in THRESHOLDS
-        )
-        print(f"| recall, faces ~{size / 2:g} deg (~{metres:.1f} m), {where} | {cells} |")
-    total = sum(planted.values())
-    cells = " | ".join(
-        f"{sum(found[t].values())}/{total} ({sum(found[t].values()) / total:.0%})"
-        for t in THRESHOLDS
+def describe(plan: Plan) -> str:
+    """A plan in a table cell."""
+    yaws = "/".join(f"{y:g}" for y in plan.polar_yaws_deg)
+    return (
+        f"band + poles x rolls {'/'.join(str(r) for r in plan.rolls_deg)}; 1st pass "
+        f"{plan.scale:g}x upright, {plan.rolled_scale:g}x turned, poles {plan.polar_scale:g}x "
+        f"at yaw {yaws}, threshold {plan.threshold:g}; weak hits confirmed"
     )
-    print(f"| recall, all planted faces ({n_scenes} scenes) | {cells} |")
-    cells = " | ".join(str(false[t]) for t in THRESHOLDS)
-    print(f"| false positives on the {n_scenes} planted scenes | {cells} |")
-    cells = " | ".join(str(clean[t]) for t in THRESHOLDS)
-    print(f"| regions on the face-free sample panorama | {cells} |")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ detections land back where the faces are.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -25,9 +27,14 @@ from stitching.privacy import (
     blur_faces,
     rotate_region,
 )
+from stitching.privacy.detector import METHOD
+from stitching.privacy.search import BAND_LAT_DEG, DEFAULT_PLAN, POLE_HALF_DEG
+from stitching.privacy.views import ROLLS_DEG
 from stitching.sphere import pose_rotation
 
 FACES_DIR = Path(__file__).parent.parent / "data" / "faces"
+#: Polar views the default search renders (u and d, at each of its yaws).
+POLAR_VIEWS = 2 * len(DEFAULT_PLAN.polar_yaws_deg)
 WIDTH = 2048
 CROP_DEG = 16.0  # the photograph's side; the face is about half of it
 
@@ -42,6 +49,18 @@ PLACES = [
     ("pitch-60", -120.0, -60.0, "boy_highfive"),
     ("pitch+60-back", 150.0, 60.0, "goalie_poster"),
     ("pitch-60-front", 10.0, -60.0, "astronaut"),
+]
+# (id, yaw, pitch, photo, roll): faces turned a quarter or half turn (a camera on its side or
+# upside down), across the seam, on cube edges and a corner.
+ROLLED = [
+    ("seam+90", 180.0, 0.0, "astronaut", 90),
+    ("seam-low-180", -176.0, -25.0, "cameraman", 180),
+    ("edge-f-r-90", 45.0, 0.0, "boy_highfive", -90),
+    ("edge-b-l+90", -135.0, 5.0, "goalie_poster", 90),
+    ("edge-r-u-180", 90.0, 45.0, "cameraman", 180),
+    ("corner-l-f-u-90", -45.0, 35.26, "astronaut", -90),
+    ("edge-f-d+90", 0.0, -45.0, "goalie_poster", 90),
+    ("pitch+60-180", 120.0, 60.0, "boy_highfive", 180),
 ]
 
 
@@ -131,6 +150,25 @@ def planted(background: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 
 @pytest.fixture(scope="module")
+def rolled_planted(background: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    img = background.copy()
+    masks = {}
+    for place, yaw, pitch, name, roll in ROLLED:
+        photo = cv2.imread(str(FACES_DIR / f"{name}.jpg"), cv2.IMREAD_COLOR)
+        assert photo is not None, f"cannot read {name}.jpg"
+        # np.rot90 turns counter-clockwise: the face is rolled by +roll in the picture.
+        masks[place] = plant(img, np.ascontiguousarray(np.rot90(photo, roll // 90)), yaw, pitch)
+    return img, masks
+
+
+@pytest.fixture(scope="module")
+def rolled_blurred(
+    rolled_planted: tuple[np.ndarray, dict[str, np.ndarray]], detector: FaceDetector
+) -> BlurResult:
+    return blur_faces(rolled_planted[0], detector)
+
+
+@pytest.fixture(scope="module")
 def blurred(
     planted: tuple[np.ndarray, dict[str, np.ndarray]], detector: FaceDetector
 ) -> BlurResult:
@@ -144,8 +182,10 @@ class Blind(FaceDetector):
         self.version = "none"
         self.threshold = 0.5
 
-    def detect(self, view: np.ndarray) -> list[Detection]:
-        return []
+    def detect_batch(
+        self, views: Sequence[np.ndarray], *, threshold: float | None = None
+    ) -> list[list[Detection]]:
+        return [[] for _ in views]
 
 
 @pytest.mark.parametrize("place", [p[0] for p in PLACES])
@@ -159,7 +199,11 @@ def test_every_planted_face_is_blurred(
 
 
 def test_one_region_per_face_where_it_was_planted(blurred: BlurResult) -> None:
-    assert blurred.detector == "centerface" and blurred.detector_version.startswith("sha256:")
+    assert blurred.detector == "centerface"
+    assert blurred.detector_version.startswith(f"{METHOD}+sha256:")
+    # The band and the polar views, each in every roll.
+    assert blurred.complete and blurred.rolls_deg == ROLLS_DEG
+    assert blurred.views == len(ROLLS_DEG) * (1 + POLAR_VIEWS)
     assert all(r.source == "detector" for r in blurred.regions)
     unmatched = list(blurred.regions)
     for place, yaw, pitch, _ in PLACES:
@@ -263,16 +307,104 @@ def test_rotate_region_turns_with_yaw_and_grows_with_roll() -> None:
 
 
 def test_a_failing_network_fails_the_capture() -> None:
-    class Broken:
-        def setInput(self, blob: np.ndarray) -> None:  # noqa: N802 (cv2's name)
-            pass
+    def broken(blob: np.ndarray) -> list[np.ndarray]:
+        raise RuntimeError("out of memory in convolution")
 
-        def forward(self, names: list[str]) -> list[np.ndarray]:
-            raise cv2.error("out of memory in convolution")
-
-    detector = FaceDetector(Broken(), version="broken")  # type: ignore[arg-type]
-    with pytest.raises(CaptureError, match=r"view f: .*out of memory"):
+    detector = FaceDetector(broken, version="broken")
+    with pytest.raises(CaptureError, match=r"view band: .*out of memory"):
         blur_faces(np.zeros((64, 128, 3), dtype=np.uint8), detector, view_size=64)
+
+
+def test_a_view_the_network_cannot_take_leaves_the_search_incomplete(
+    detector: FaceDetector, planted: tuple[np.ndarray, dict[str, np.ndarray]]
+) -> None:
+    """One view failing alone does not stop the others, but the search is not complete."""
+    real = detector.detect_batch
+
+    class OneBadView(FaceDetector):
+        def __init__(self) -> None:
+            self.version, self.threshold = detector.version, detector.threshold
+
+        def detect_batch(
+            self, views: Sequence[np.ndarray], *, threshold: float | None = None
+        ) -> list[list[Detection]]:
+            # The polar views (the first pass's only square images; it asks for a lower
+            # threshold than the confirmation does), in every roll.
+            if threshold is not None and any(v.shape[0] == v.shape[1] for v in views):
+                raise CaptureError("face detector returned non-finite scores")
+            return real(views, threshold=threshold)
+
+    result = blur_faces(planted[0], OneBadView())
+    assert not result.complete
+    names = [f.split(":")[0] for f in result.failed]
+    assert len(names) == POLAR_VIEWS * len(ROLLS_DEG) == len(set(names)), names
+    assert all(n.startswith(("view u", "view d")) for n in names), names
+    assert all("non-finite scores" in f for f in result.failed)
+    assert len(result.regions) >= 5, "the views that were searched still found their faces"
+
+
+def test_the_first_pass_covers_the_sphere_with_room_for_a_face() -> None:
+    """Every direction is at least 5 deg inside the band or a polar view: whole faces."""
+    rng = np.random.default_rng(3)
+    dirs = rng.normal(size=(200_000, 3))
+    dirs = np.vstack([dirs / np.linalg.norm(dirs, axis=1, keepdims=True), np.eye(3), -np.eye(3)])
+    x, y, z = dirs.T
+    pitch = np.degrees(np.arcsin(np.clip(y, -1, 1)))
+    band = BAND_LAT_DEG - np.abs(pitch)
+    # A polar view is a pinhole square about the pole: its edges are where x/|y| or z/|y|
+    # reaches tan(POLE_HALF_DEG); the margin is the angle left in those two planes.
+    lean = np.maximum(np.arctan2(np.abs(x), np.abs(y)), np.arctan2(np.abs(z), np.abs(y)))
+    pole = POLE_HALF_DEG - np.degrees(lean)
+    assert float(np.min(np.maximum(band, pole))) >= 5.0 - 1e-9
+    # The bound is tight: where the band meets the middle of a polar view's edge.
+    assert float(np.min(np.maximum(band - 1.0, pole - 1.0))) < 5.0
+
+
+@pytest.mark.parametrize("place", [p[0] for p in ROLLED])
+def test_rolled_faces_are_blurred(
+    place: str,
+    rolled_planted: tuple[np.ndarray, dict[str, np.ndarray]],
+    rolled_blurred: BlurResult,
+) -> None:
+    img, masks = rolled_planted
+    before, after = detail(img, masks[place]), detail(rolled_blurred.image, masks[place])
+    assert before > 8.0, f"{place}: the planted face has too little detail to test ({before})"
+    assert after < 0.25 * before, f"{place}: detail {before:.1f} -> {after:.1f}"
+
+
+def test_rolled_faces_are_found_where_they_were_planted(rolled_blurred: BlurResult) -> None:
+    assert rolled_blurred.complete
+    unmatched = list(rolled_blurred.regions)
+    for place, yaw, pitch, _, _ in ROLLED:
+        near = [
+            r
+            for r in unmatched
+            if angle_deg(direction(r.yaw_deg, r.pitch_deg), direction(yaw, pitch)) < CROP_DEG / 2
+        ]
+        assert len(near) == 1, f"{place}: {len(near)} regions near it: {near}"
+        # A box seen turned is replaced by the upright box around it (up to 1.41 times
+        # larger): more than a quarter of the photograph, less than 1.5 times it.
+        assert 0.25 * CROP_DEG < max(near[0].height_deg, near[0].width_deg) < 1.5 * CROP_DEG, (
+            near[0]
+        )
+        unmatched.remove(near[0])
+    assert unmatched == [], f"regions where no face was planted: {unmatched}"
+
+
+def test_upright_search_alone_misses_rolled_faces(
+    rolled_planted: tuple[np.ndarray, dict[str, np.ndarray]], detector: FaceDetector
+) -> None:
+    """Why the rolls are searched: without them most of these faces stay visible."""
+    upright = blur_faces(rolled_planted[0], detector, plan=replace(DEFAULT_PLAN, rolls_deg=(0,)))
+    assert upright.views == 1 + POLAR_VIEWS and upright.rolls_deg == (0,)
+    found = sum(
+        any(
+            angle_deg(direction(r.yaw_deg, r.pitch_deg), direction(yaw, pitch)) < CROP_DEG / 2
+            for r in upright.regions
+        )
+        for _, yaw, pitch, _, _ in ROLLED
+    )
+    assert found <= len(ROLLED) // 2, f"{found} of {len(ROLLED)} rolled faces found upright"
 
 
 def test_a_bad_model_is_a_config_error(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from config.settings import Settings
 from tests.support.pipeline import Harness, file_candidate
 from workers.http.api import create_api
-from workers.ops.status import queue_stats
+from workers.ops.status import publish_watcher_health, queue_stats
 from workers.queue.broker import QUEUE
 from workers.state.ledger import State
 
@@ -34,6 +34,12 @@ def test_a_failure_is_shown_with_its_reason_and_retry_requeues_it(
     harness.drain()
     failed = harness.app.ledger.get(bad)
     assert failed.state == State.QUARANTINED and failed.reason
+    camera = {
+        "name": "theta", "kind": "osc", "site": "default", "online": False,
+        "detail": "camera not reachable at http://192.168.1.1", "last_scan_at": None,
+        "files_pending": 0, "files_imported": 3, "errors": 1, "last_error": "timed out",
+    }  # fmt: skip
+    publish_watcher_health(harness.app.ledger.client, "source:theta", camera, ttl_seconds=60)
     base = serve(create_api(settings, settings.redis_url or "", store=harness.store))
 
     page = browser.new_page(viewport={"width": 1200, "height": 900})
@@ -47,6 +53,11 @@ def test_a_failure_is_shown_with_its_reason_and_retry_requeues_it(
         expect(row).to_contain_text("broken.jpg")
         expect(row.locator(".reason")).to_have_text(failed.reason)
         expect(page.locator("#scenes a")).to_have_count(1)
+        # A capture source says whether it is online and why not, not "undefined scans".
+        expect(page.locator("#watchers")).to_contain_text(
+            "osc source theta: OFFLINE (camera not reachable at http://192.168.1.1), "
+            "3 imported, 0 pending, 1 errors"
+        )
         assert harness.app.ledger.get(ok).scene in page.locator("#scenes a").inner_text()
         page.screenshot(path=str(tmp_path / "ops-before.png"), full_page=True)
 

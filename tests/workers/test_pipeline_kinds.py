@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 
 from config.settings import Settings
+from stitching.equirect import rotate_equirect
+from stitching.sphere import pose_rotation
 from tests.stitching.harness import render_views
 from tests.stitching.metrics import psnr
 from tests.support.data import stitch_builtin
@@ -17,6 +20,8 @@ from workers.contract.scene import SceneManifest
 from workers.state.ledger import State
 
 STITCHING = Path(__file__).parents[1] / "data" / "stitching"
+#: The Theta S kitchen frame's pose, as the level check measures it ("review fix --pitch 3.1").
+THETA_POSE = {"pitch_deg": 3.1, "roll_deg": -0.6}
 
 
 @pytest.fixture
@@ -31,8 +36,9 @@ def _master(harness: Harness, manifest: SceneManifest) -> np.ndarray:
 
 def test_a_real_theta_s_frame_is_recognised_and_stitched(harness: Harness, tmp_path: Path) -> None:
     raw = (STITCHING / "thetaS_raw_jacoblange.jpg").read_bytes()  # 1920x1080, two circles
-    # The file has no EXIF; the capture app's sidecar names the camera.
-    sidecar = {"scene": "kitchen", "device": "RICOH THETA S"}
+    # The file has no EXIF; the capture app's sidecar names the camera and its pose (the
+    # frame is 3 deg off level: without the pose the level check would hold it for review).
+    sidecar = {"scene": "kitchen", "device": "RICOH THETA S", "orientation": THETA_POSE}
     folder = write_folder(tmp_path / "kitchen", {"R0010042.JPG": raw}, sidecar)
     capture_id = harness.ingest(folder_candidate(folder))
     harness.drain()
@@ -61,7 +67,8 @@ def test_a_camera_writing_one_file_per_lens_is_stitched_as_one_frame(
         name: cv2.imencode(".jpg", part, [cv2.IMWRITE_JPEG_QUALITY, 97])[1].tobytes()
         for name, part in (("lens0.jpg", frame[:, half:]), ("lens1.jpg", frame[:, :half]))
     }
-    folder = write_folder(tmp_path / "pair", files, {"scene": "pair", "device": "RICOH THETA S"})
+    sidecar = {"scene": "pair", "device": "RICOH THETA S", "orientation": THETA_POSE}
+    folder = write_folder(tmp_path / "pair", files, sidecar)
     capture_id = harness.ingest(folder_candidate(folder))
     harness.drain()
     manifest = harness.published(capture_id)[1]
@@ -72,6 +79,8 @@ def test_a_camera_writing_one_file_per_lens_is_stitched_as_one_frame(
     # Facing the front lens, the same picture as the camera's single side-by-side frame
     # gives (at the seams, refinement on a re-encoded frame may settle a little apart).
     whole = stitch_builtin(frame, make=None, model="RICOH THETA S", out_width=master.shape[1])
+    level = pose_rotation(THETA_POSE["pitch_deg"], THETA_POSE["roll_deg"])
+    whole = replace(whole, equirect=rotate_equirect(whole.equirect, level))
     h, w = master.shape[:2]
     front = (slice(h // 3, 2 * h // 3), slice(3 * w // 8, 5 * w // 8))
     assert psnr(master[front], whole.equirect[front]) > 32.0

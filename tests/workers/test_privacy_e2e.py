@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -11,9 +12,9 @@ import pytest
 
 from config.errors import CaptureError
 from config.settings import Settings
-from stitching.privacy import FaceDetector, blur_faces
+from stitching.privacy import Detection, FaceDetector, blur_faces
 from tests.conftest import jpeg_bytes
-from tests.stitching.test_privacy import FACES_DIR, PLACES, detail, plant
+from tests.stitching.test_privacy import FACES_DIR, PLACES, POLAR_VIEWS, detail, plant
 from tests.support.pipeline import Harness, file_candidate, folder_candidate, write_folder
 from workers.state.ledger import State
 
@@ -50,6 +51,8 @@ def test_no_published_object_shows_a_planted_face(
     privacy = manifest.privacy
     assert privacy.blurred and privacy.policy == "required" and privacy.detector == "centerface"
     assert privacy.regions >= len(PLACES) and privacy.detector_version
+    assert privacy.complete and privacy.rolls_deg == [0, 90, 180, 270]
+    assert privacy.views == 4 * (1 + POLAR_VIEWS), "the band and the polar views, 4 rolls each"
     detector = harness.app.pipeline.detector
     assert detector is not None
 
@@ -76,16 +79,41 @@ def test_a_failing_detector_fails_the_capture_unpublished(
     harness: Harness, tmp_path: Path, planted: tuple[bytes, dict[str, np.ndarray]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    def broken(self: FaceDetector, view: np.ndarray) -> list[object]:
-        raise CaptureError("view f: the face detector failed")
+    def broken(self: FaceDetector, views: object, **kwargs: object) -> list[object]:
+        raise CaptureError("the face detector failed")
 
     assert harness.app.pipeline.detector is not None  # loaded (and checked) before breaking it
-    monkeypatch.setattr(FaceDetector, "detect", broken)
+    monkeypatch.setattr(FaceDetector, "detect_batch", broken)
     (tmp_path / "gym.jpg").write_bytes(planted[0])
     capture_id = harness.ingest(file_candidate(tmp_path / "gym.jpg"))
     harness.drain()
     capture = harness.app.ledger.get(capture_id)
     assert capture.state == State.FAILED and "face detector" in (capture.reason or "")
+    assert list(harness.store.list("scenes/")) == [], "nothing published, not even a tile"
+
+
+def test_a_view_that_could_not_be_searched_fails_the_capture_unpublished(
+    harness: Harness, tmp_path: Path, planted: tuple[bytes, dict[str, np.ndarray]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The network takes every image but the band turned on its side: the search is incomplete."""
+    real = FaceDetector.detect_batch
+
+    def one_bad(
+        self: FaceDetector, views: Sequence[np.ndarray], *, threshold: float | None = None
+    ) -> list[list[Detection]]:
+        # The band turned by 90 or 270 deg is the only image much higher than wide.
+        if any(v.shape[0] > 2 * v.shape[1] for v in views):
+            raise CaptureError("face detector returned non-finite scores")
+        return real(self, views, threshold=threshold)
+
+    monkeypatch.setattr(FaceDetector, "detect_batch", one_bad)
+    (tmp_path / "library.jpg").write_bytes(planted[0])
+    capture_id = harness.ingest(file_candidate(tmp_path / "library.jpg"))
+    harness.drain()
+    capture = harness.app.ledger.get(capture_id)
+    assert capture.state == State.FAILED, capture.reason
+    assert "did not cover the whole sphere" in (capture.reason or "")
     assert list(harness.store.list("scenes/")) == [], "nothing published, not even a tile"
 
 
@@ -127,3 +155,32 @@ def test_an_operator_adds_a_region_and_the_scene_is_republished(
     after, second = harness.published(capture_id)
     assert after.version != before.version and second.privacy.manual_regions == 1
     assert harness.store.exists(first.equirect.key), "the old version stays until gc"
+
+
+def test_the_way_faces_are_searched_enters_the_scene_version() -> None:
+    """A new search (method or model) publishes a new version, never over an old one."""
+    from config.data import FACE_MODEL, LENSES_TOML
+    from workers.pipeline.inputs import Inputs
+    from workers.pipeline.version import scene_version
+    from workers.state.ledger import Capture, RawFile
+
+    raw = RawFile(name="p.jpg", sha256="ab" * 32, size=3, key="raw/" + "ab" * 32 + "/p.jpg")
+    capture = Capture(id="c" * 24, site="campus", scene="hall", source="/in/p.jpg", files=[raw])
+    inputs = Inputs.from_data(
+        lenses_toml=LENSES_TOML.read_text(encoding="utf-8"),
+        face_model=FACE_MODEL.read_bytes(),
+        threshold=0.5,
+    )
+    assert inputs.detector is not None
+    other = FaceDetector(lambda blob: [], version="another-search+sha256:0")
+    changed = Inputs(
+        lens_profiles=inputs.lens_profiles, lens_digest=inputs.lens_digest,
+        detector=other, model_digest=inputs.model_digest,
+    )  # fmt: skip
+
+    def version(settings: Settings, with_inputs: Inputs) -> str:
+        return scene_version(capture, None, settings=settings, inputs=with_inputs)
+
+    assert version(Settings(), inputs) != version(Settings(), changed)
+    off = Settings(blur="off")
+    assert version(off, inputs) == version(off, changed)

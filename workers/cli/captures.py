@@ -39,7 +39,10 @@ class Status(Command):
 
 def status(settings: Settings, url: str, ledger: Ledger, capture: str | None) -> int:
     """Print one capture's history, or the queue, the capture counts and recent failures."""
+    from datetime import UTC, datetime
+
     from workers.ops.status import (
+        activity,
         format_history,
         format_status,
         queue_stats,
@@ -53,7 +56,8 @@ def status(settings: Settings, url: str, ledger: Ledger, capture: str | None) ->
         return 0
     stats = queue_stats(redis_client(url), QUEUE, heartbeat_seconds=settings.heartbeat_seconds)
     watchers = watcher_health(ledger.client)
-    print(format_status(stats, ledger.counts(), recent_failures(ledger), watchers))
+    recent = activity(ledger, now=datetime.now(UTC))
+    print(format_status(stats, ledger.counts(), recent_failures(ledger), watchers, recent))
     return 0
 
 
@@ -118,20 +122,29 @@ class Retry(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("capture", help="a capture id (or its first characters)")
+        parser.add_argument(
+            "--sidecar", type=Path, metavar="FILE",
+            help="a corrected capture.json: archived as part of this capture's history",
+        )  # fmt: skip
 
     def run(self, args: argparse.Namespace, settings: Settings) -> int:
         from workers.ops.actions import retry_capture
+        from workers.ops.review import audit_cli, cli_user
         from workers.queue.actors import App
 
         url, ledger = connect(settings)
         capture = ledger.find(args.capture)
-        if retry_capture(App(settings, url), capture.id) is None:
+        app = App(settings, url)
+        sidecar = args.sidecar.read_bytes() if args.sidecar else None
+        by = cli_user()
+        if retry_capture(app, capture.id, sidecar=sidecar, by=by) is None:
             print(
                 f"capture {capture.id[:12]} is {capture.state.value}; only failed or "
                 "quarantined captures can be retried",
                 file=sys.stderr,
             )
             return 1
+        audit_cli(app, by, f"retry {capture.id}" + (" --sidecar" if sidecar else ""))
         print(f"capture {capture.id[:12]} queued again")
         return 0
 

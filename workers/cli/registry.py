@@ -13,8 +13,9 @@ import argparse
 from typing import Any
 
 from config.settings import Settings
-from workers.cli import access, bench, captures, queue, service, store
+from workers.cli import access, bench, captures, poi, queue, review, service, store
 from workers.cli.command import HANDLER, Command
+from workers.cli.export import COMMANDS as EXPORT_COMMANDS
 
 
 class SiteCommands(Command):
@@ -43,9 +44,12 @@ def commands() -> tuple[Command, ...]:
     return (
         *service.COMMANDS,
         *captures.COMMANDS,
+        *review.COMMANDS,
         *queue.COMMANDS,
         *store.COMMANDS,
         SiteCommands(),
+        *poi.COMMANDS,
+        *EXPORT_COMMANDS,
         *access.COMMANDS,
         *bench.COMMANDS,
     )

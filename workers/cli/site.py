@@ -92,6 +92,13 @@ def add_site_commands(subparsers: Any) -> None:
         help="plan px of the local metres frame's origin (default: bottom-left corner)",
     )
 
+    add.add_argument(
+        "--grid-m", type=float, default=10.0, help="map grid cell size, metres (default 10)"
+    )
+    from workers.cli.site_verify import add_verify_parser
+
+    add_verify_parser(sub)
+
     show = sub.add_parser("show", help="floors, fits and tour state of a site")
     show.add_argument("site")
 
@@ -126,6 +133,10 @@ def run_site_command(
             return _add_floor(args, site, store, stream)
         if args.site_command == "visibility":
             return _visibility(site, args.visibility, store, stream)
+        if args.site_command == "verify":
+            from workers.cli.site_verify import run_verify
+
+            return run_verify(args, site, store, stream)
         return _show(site, args.site, store, stream)
     except (PanodockError, ValidationError, ValueError) as exc:
         print(f"panodock: {exc}", file=sys.stderr)
@@ -185,6 +196,7 @@ def _add_floor(args: argparse.Namespace, site: str, store: ObjectStore, out: Tex
         local_origin_px=origin,
         control_points=points,
         fit=fit,
+        grid_m=args.grid_m,
     )
     store.put(key, data, content_type=content_type_for(key))
     update_site(store, site, lambda registry: registry.with_floor(args.building, floor))
@@ -291,8 +303,14 @@ def _visibility(site: str, visibility: str, store: ObjectStore, out: TextIO) -> 
 
 def _show(site_id: str, typed: str, store: ObjectStore, out: TextIO) -> int:
     site = load_site(store, site_id)
+    published = store.exists(tour_key(site_id))
     if site is None:
-        print(f"site {site_id} has no registry (panodock site add-floor {site_id} ...)", file=out)
+        if published:  # scenes, no floor plan yet: show them and say what is missing
+            print(f"site {site_id}: no floor plan registered, so its scenes are not on a "
+                  f"map (panodock site add-floor {site_id} ...)", file=out)  # fmt: skip
+        else:
+            print(f"site {site_id} has no registry and no published scene "
+                  f"(panodock site add-floor {site_id} ...)", file=out)  # fmt: skip
         if typed != site_id and store.exists(site_key(typed)):
             # Registered before names were lower-cased: no capture ever found it.
             print(
@@ -300,9 +318,19 @@ def _show(site_id: str, typed: str, store: ObjectStore, out: TextIO) -> int:
                 f"register its floors again (panodock site add-floor {site_id} ...)",
                 file=out,
             )
-        return 1
-    _print_site(site, out)
-    if store.exists(tour_key(site_id)):
+        if not published:
+            return 1
+    else:
+        _print_site(site, out)
+        if not site.floors():
+            print(f"  no floor plan registered (panodock site add-floor {site_id} ...)", file=out)
+        if site.review is not None:
+            print(f"  review: {site.review} (panodock review policy)", file=out)
+        for camera in site.cameras:
+            who = " ".join(p for p in (camera.make, camera.model, camera.serial) if p)
+            print(f"  camera {who or 'default (no EXIF)'}: lens {camera.profile or 'fitted'}, "
+                  f"approved by {camera.approved_by}", file=out)  # fmt: skip
+    if published:
         tour = Tour.model_validate_json(store.get(tour_key(site_id)))
         placed = sum(1 for s in tour.scenes if s.position.placed)
         print(
@@ -334,6 +362,10 @@ def _print_site(site: Site, out: TextIO) -> None:
                 f"{floor.fit.rms_px:.2f} px, leave-one-out {floor.fit.loo_rms_px:.2f} px",
                 file=out,
             )
+        from workers.sites.verify import verification_line
+
+        last = site.last_verification(floor_ref(building.id, floor.id))
+        print(f"    {verification_line(last)}", file=out)
 
 
 def _place(args: argparse.Namespace, site: str, store: ObjectStore, out: TextIO) -> int:

@@ -13,7 +13,10 @@
     tour-dirty/<site>                            private: the site's tour.json awaits a rebuild
     sites/<site>/site.json                       site registry (buildings, floors, fits)
     sites/<site>/plans/<building>/<floor>.<ext>  the floor plans the registry names
+    sites/<site>/attachments/<sha256>/<name>     documents on the map (PDF, images)
     schemas/<name>.schema.json                   JSON Schemas of the published documents
+    work/<site>/<scene>/<version>/...            private: a checkpoint, a held version's
+        review.json faces.json                    review record and detected face boxes
 
 ``<site>`` and ``<scene>`` are slugs (:mod:`config.names`: lower-case); building and floor
 ids keep their case. Everything under :data:`PUBLIC_PREFIXES` is world-readable.
@@ -82,6 +85,11 @@ def plan_key(site: str, building: str, floor: str, suffix: str) -> str:
     return f"sites/{site}/plans/{building}/{floor}{suffix}"
 
 
+def attachment_key(site: str, sha256: str, name: str) -> str:
+    """Key of a document attached to a point of interest or scene (private with its site)."""
+    return f"sites/{site}/attachments/{sha256}/{name}"
+
+
 def floor_ref(building: str, floor: str) -> str:
     """The id a tour uses for a floor: ``<building>/<floor>`` (not a key of its own)."""
     return f"{building}/{floor}"
@@ -130,3 +138,22 @@ class SceneKeys:
     @property
     def current(self) -> str:
         return current_key(self.site, self.scene)
+
+
+def work_prefix(site: str, scene: str, version: str) -> str:
+    """Private prefix of a version's working objects (checkpoint, review record)."""
+    return f"work/{site}/{scene}/{version}"
+
+
+#: Name of a held version's review record under its work prefix (gc keeps what it holds).
+REVIEW_RECORD: Final = "review.json"
+
+
+def review_key(site: str, scene: str, version: str) -> str:
+    """Key of a held version's review record (private: why it waits for a person)."""
+    return f"{work_prefix(site, scene, version)}/{REVIEW_RECORD}"
+
+
+def faces_key(site: str, scene: str, version: str) -> str:
+    """Key of the face boxes detected in a version (private: where people were)."""
+    return f"{work_prefix(site, scene, version)}/faces.json"

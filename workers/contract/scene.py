@@ -35,6 +35,14 @@ class TileSet(BaseModel):
     levels: list[TileLevel] = Field(description="Smallest (z=1, one tile per face) first.")
     path: str = Field("tiles/{z}/{f}/{y}/{x}.jpg", description="Relative to the version prefix.")
     count: int = Field(description="Number of tiles: 6 x sum of tiles^2 over levels.")
+    quality: int | None = Field(
+        None, ge=1, le=100, description="JPEG quality of every tile; None in older versions."
+    )
+    resampling: str | None = Field(
+        None,
+        description="How the top level was sampled from the equirect, e.g. "
+        "'luma-lanczos2x-cubic'; lower levels halve it by area averaging.",
+    )
 
 
 class SourceFile(BaseModel):
@@ -50,14 +58,18 @@ class Levelling(BaseModel):
 
     pitch_deg: float = 0.0
     roll_deg: float = 0.0
-    source: Literal["sidecar", "gpano", "stitch", "none"] = "none"
+    source: Literal["sidecar", "gpano", "stitch", "manual", "none"] = Field(
+        "none", description="manual: an operator set it (panodock review fix)."
+    )
 
 
 class Heading(BaseModel):
     """Compass heading of the panorama's centre (yaw 0), clockwise from true north."""
 
     heading_deg: float | None = None
-    source: Literal["sidecar", "gpano", "none"] = "none"
+    source: Literal["sidecar", "gpano", "manual", "none"] = Field(
+        "none", description="manual: an operator set it (panodock review fix)."
+    )
 
 
 class Privacy(BaseModel):
@@ -70,6 +82,59 @@ class Privacy(BaseModel):
     detector: str | None = None
     detector_version: str | None = None
     threshold: float | None = None
+    views: int = Field(0, description="Detector views searched over the sphere.")
+    rolls_deg: list[int] = Field(
+        default_factory=list, description="View rolls searched (0, 90, 180, 270)."
+    )
+    complete: bool = Field(
+        True, description="The whole sphere was searched (a scene that was not is not published)."
+    )
+
+
+class Check(BaseModel):
+    """One measurement of a scene version against its limit (see ``SceneManifest.checks``).
+
+    ``verdict`` is what review acts on: ``ok`` passes, ``warn`` holds the scene for a
+    person under the default review policy, ``fail`` is never published. ``value`` and
+    ``limit`` are in the units the message names (degrees, pixels, a fraction, a count);
+    either is None for a check that is a statement rather than a measurement.
+    """
+
+    name: str = Field(description="Stable identifier, e.g. 'coverage', 'level', 'privacy'.")
+    value: float | str | None = None
+    limit: float | str | None = None
+    verdict: Literal["ok", "warn", "fail"]
+    message: str = Field(description="One sentence a technician understands.")
+
+
+class Coverage(BaseModel):
+    """How much of the sphere the published equirect covers with real pixels."""
+
+    fraction: float = Field(ge=0.0, le=1.0, description="Solid-angle fraction covered.")
+    yaw_min_deg: float = -180.0
+    yaw_max_deg: float = 180.0
+    pitch_min_deg: float = -90.0
+    pitch_max_deg: float = 90.0
+
+
+class Brackets(BaseModel):
+    """The HDR brackets (exposures of one position) fused into this scene's panorama."""
+
+    count: int = Field(ge=2)
+    files: list[str] = Field(description="The bracket files, in name order.")
+    exposure_ev: list[float] | None = Field(
+        None, description="Each file's exposure in EV relative to the middle one (EXIF)."
+    )
+    reference: str = Field(description="The bracket the others were lined up with.")
+    shifts_px: list[tuple[int, int]] = Field(
+        description="(dx, dy) pixels, x right and y down, moving each file onto the reference."
+    )
+    agreement: list[float] = Field(
+        description="Fraction of median-threshold bitmap pixels agreeing after the shift, 0..1."
+    )
+    recognised_by: Literal["sidecar", "exif"]
+    alignment: Literal["mtb"] = Field("mtb", description="Median threshold bitmaps.")
+    fusion: Literal["mertens"] = Field("mertens", description="Mertens exposure fusion.")
 
 
 class ImageRef(BaseModel):
@@ -114,6 +179,15 @@ class SceneManifest(BaseModel):
     viewers: dict[str, dict[str, Any]]
     metadata: dict[str, Any] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
+    checks: list[Check] = Field(
+        default_factory=list, description="Every check this version was measured against."
+    )
+    coverage: Coverage | None = Field(
+        None, description="Covered yaw/pitch extents; None for versions recorded before checks."
+    )
+    brackets: Brackets | None = Field(
+        None, description="HDR brackets fused into the panorama; None: a single exposure."
+    )
 
     model_config = {"populate_by_name": True}
 

@@ -26,6 +26,8 @@ scenes, tour and plans be read without credentials (the S3 bucket policy,
 
 from __future__ import annotations
 
+from datetime import date as date_type
+from datetime import datetime
 from typing import Final, Literal
 
 import numpy as np
@@ -38,6 +40,9 @@ SITE_SCHEMA: Final = "panodock.site/1"
 #: A site's visibility: private (the default) or public (``panodock site visibility``).
 Visibility = Literal["private", "public"]
 VISIBILITIES: Final = ("private", "public")
+#: When a site's scenes wait for a person (``panodock review policy``; see workers.ops.review).
+ReviewPolicy = Literal["never", "on_warning", "always"]
+REVIEW_POLICIES: Final = ("never", "on_warning", "always")
 
 
 class _Model(BaseModel):
@@ -100,6 +105,9 @@ class Floor(_Model):
     )
     control_points: list[ControlPoint] = Field(default_factory=list)
     fit: FitRecord | None = None
+    grid_m: float = Field(
+        10.0, gt=0, le=1000, description="Cell size of the floor's map grid, metres."
+    )
 
     def local_to_plan(self, x_m: float, y_m: float) -> tuple[float, float]:
         """A local-frame position (x to plan-right, y to plan-up, metres) -> plan pixels."""
@@ -109,6 +117,83 @@ class Floor(_Model):
     def contains(self, x: float, y: float) -> bool:
         """Whether a plan position lies on the plan image."""
         return 0 <= x <= self.plan.width and 0 <= y <= self.plan.height
+
+
+class Attachment(_Model):
+    """A document on the map (PDF or image), archived by its SHA-256 like an original."""
+
+    title: str = Field(min_length=1, max_length=200)
+    name: str = Field(description="File name, as given.")
+    sha256: str
+    key: str = Field(description="Published copy, sites/<site>/attachments/<sha256>/<name>.")
+    original: str = Field(description="Archived original, raw/<sha256>/<name> (private).")
+    content_type: str
+    size: int = Field(ge=0, description="Bytes.")
+
+
+class SiteAttachment(Attachment):
+    """An attachment added by hand (``panodock poi attach``) to a point or a scene."""
+
+    poi: str | None = Field(None, description="Point of interest id it belongs to.")
+    scene: str | None = Field(None, description="Scene it belongs to.")
+
+
+class SitePoi(_Model):
+    """A point of interest placed on a plan by hand (``panodock poi add|move``).
+
+    Its ``id`` may be one a sidecar names: the hand-made position then wins over the
+    sidecar's or the triangulated one (kind, label and number too, where given).
+    """
+
+    id: Slug
+    floor: str = Field(description="Tour floor id '<building>/<floor>'.")
+    x: float = Field(description="Plan pixels from the left edge.")
+    y: float = Field(description="Plan pixels from the top edge.")
+    kind: str | None = Field(None, max_length=100, description="A catalogue kind (config/poi.py).")
+    label: str | None = Field(None, max_length=500)
+    number: str | None = Field(None, max_length=100)
+    notes: str | None = Field(None, max_length=5000)
+
+
+class Verification(_Model):
+    """A walkthrough: a person walked the floor and checked its map (``panodock site verify``)."""
+
+    floor: str = Field(description="Tour floor id '<building>/<floor>'.")
+    by: str = Field(min_length=1, max_length=200)
+    date: date_type = Field(description="The day of the walkthrough.")
+    note: str | None = Field(None, max_length=2000)
+    recorded_at: datetime
+
+
+class CameraLens(_Model):
+    """A camera's lens as a person approved it, so its next frames go straight through.
+
+    The camera is matched by make, model and serial (None matches a frame that carries none:
+    all three None is the site's default camera, a frame without EXIF). ``profile`` names a
+    shipped lens profile (``config/lenses.toml``, or ``generic``); ``fit`` is room for a
+    lens model fitted to this very camera (its parameters), recorded the same way.
+    """
+
+    make: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    profile: str | None = Field(None, description="Lens profile name; None with a fit.")
+    fit: dict[str, float | list[float]] | None = Field(
+        None, description="Parameters of a lens model fitted to this camera."
+    )
+    approved_by: str = Field(min_length=1, max_length=200)
+    approved_at: datetime
+    capture_id: str | None = Field(None, description="The capture whose approval taught it.")
+
+    def matches(self, make: str | None, model: str | None, serial: str | None) -> bool:
+        """Whether a frame from (make, model, serial) is this camera (case-insensitive)."""
+        mine = (self.make, self.model, self.serial)
+        theirs = (make, model, serial)
+        return all(_same(a, b) for a, b in zip(mine, theirs, strict=True))
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return (a or "").strip().lower() == (b or "").strip().lower()
 
 
 class Building(_Model):
@@ -130,7 +215,29 @@ class Site(_Model):
         description="Who may read the site's published scenes, tour and plans: 'private' "
         "(credentials or a share link) or 'public' (anyone, e.g. an open-day tour).",
     )
+    review: ReviewPolicy | None = Field(
+        None,
+        description="When its scenes wait for a person before going live; None: the "
+        "service's PANODOCK_REVIEW.",
+    )
+    cameras: list[CameraLens] = Field(
+        default_factory=list, description="Lens choices a person approved, per camera."
+    )
     buildings: list[Building] = Field(default_factory=list)
+    points_of_interest: list[SitePoi] = Field(
+        default_factory=list, description="Points of interest placed by hand."
+    )
+    verifications: list[Verification] = Field(
+        default_factory=list, description="Walkthrough records, oldest first."
+    )
+    attachments: list[SiteAttachment] = Field(
+        default_factory=list, description="Documents attached by hand to points or scenes."
+    )
+
+    def last_verification(self, ref: str) -> Verification | None:
+        """The latest walkthrough of the floor ``<building>/<floor>``, or None."""
+        found = [v for v in self.verifications if v.floor == ref]
+        return max(found, key=lambda v: (v.date, v.recorded_at)) if found else None
 
     def floors(self) -> list[tuple[Building, Floor]]:
         """Every floor with its building, in registry order."""

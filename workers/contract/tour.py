@@ -33,7 +33,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from config.names import Slug
-from workers.contract.site import FitRecord, PlanImage
+from workers.contract.site import Attachment, FitRecord, PlanImage, Verification
 
 TOUR_SCHEMA: Final = "panodock.tour/1"
 
@@ -64,13 +64,90 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class PoiGiven(_Model):
+    """A position a sidecar gives for a point of interest, as written (resolved by the tour)."""
+
+    frame: Literal["plan", "local", "wgs84"]
+    x: float | None = Field(None, description="frame plan: plan pixels from the left.")
+    y: float | None = Field(None, description="frame plan: plan pixels from the top.")
+    x_m: float | None = Field(None, description="frame local: metres to plan-right.")
+    y_m: float | None = Field(None, description="frame local: metres to plan-up.")
+    lat: float | None = None
+    lon: float | None = None
+    accuracy_m: float | None = None
+
+
 class TourPoi(_Model):
     """A point of interest in a scene; angles in the scene's own frame, degrees."""
 
-    kind: str = Field(description="e.g. exit, aed, panic_button, fire_extinguisher, shut_off.")
+    kind: str = Field(description="As written; the catalogue (config/poi.py) has the symbols.")
     label: str | None = None
     yaw_deg: float = Field(description="From the panorama centre, + right.")
     pitch_deg: float = Field(description="+ up.")
+    id: str | None = Field(
+        None, description="Names the same thing seen from several scenes (triangulated)."
+    )
+    number: str | None = Field(None, description="Door, stairwell, room number...")
+    position: PoiGiven | None = Field(None, description="Where the sidecar says it is.")
+    notes: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+
+
+PoiSource = Literal["manual", "plan", "local", "gps", "triangulated", "none"]
+
+
+class PoiPlacement(_Model):
+    """Where a point of interest is on its floor, how that was found and how good it is."""
+
+    floor: str | None = Field(None, description="Tour floor id '<building>/<floor>'.")
+    x: float | None = Field(None, description="Plan pixels from the left edge.")
+    y: float | None = Field(None, description="Plan pixels from the top edge.")
+    source: PoiSource = "none"
+    accuracy_m: float | None = Field(
+        None, description="Expected horizontal error, metres; None when given exactly."
+    )
+    residual_m: float | None = Field(
+        None, description="Triangulated: RMS distance of the bearings from the point, metres."
+    )
+    grid: str | None = Field(None, description="Map grid cell, e.g. 'C4'.")
+    notes: list[str] = Field(default_factory=list, description="Why it is (un)placed so.")
+
+    @property
+    def placed(self) -> bool:
+        return self.x is not None and self.y is not None and self.floor is not None
+
+
+class PoiSighting(_Model):
+    """A scene that sees a point of interest, and where in its panorama."""
+
+    scene: str
+    yaw_deg: float
+    pitch_deg: float
+
+
+class TourPlacedPoi(_Model):
+    """A point of interest once (merged by ``id`` over scenes and hand placements)."""
+
+    id: str
+    kind: str = Field(description="As written.")
+    catalogue_kind: str = Field(description="The catalogue's kind id, or 'other'.")
+    label: str | None = None
+    number: str | None = None
+    notes: str | None = None
+    position: PoiPlacement
+    scenes: list[PoiSighting] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    attachments: list[Attachment] = Field(default_factory=list)
+
+
+class FloorGrid(_Model):
+    """A floor's map grid: letters across, numbers down, A1 at the plan's top-left corner."""
+
+    cell_m: float
+    cell_px: float
+    columns: int
+    rows: int
+    column_labels: list[str]
 
 
 class LinkRequest(_Model):
@@ -103,12 +180,18 @@ class TourEntry(_Model):
     links: list[LinkRequest] = Field(default_factory=list)
     viewers: dict[str, dict[str, Any]] = Field(description="The scene.json viewer configs.")
     published_at: datetime
+    notes: str | None = Field(None, description="The sidecar's notes.")
+    attachments: list[Attachment] = Field(default_factory=list)
+    attachment_notes: list[str] = Field(
+        default_factory=list, description="Attachments the sidecar named that were refused, why."
+    )
 
 
 class TourScene(TourEntry):
     """A scene as the tour shows it: ``position`` is the effective placement."""
 
     position: Placement
+    grid: str | None = Field(None, description="Map grid cell of its position, e.g. 'C4'.")
 
 
 class TourLink(_Model):
@@ -141,6 +224,8 @@ class TourFloor(_Model):
     scale_px_per_m: float
     north_offset_deg: float
     fit: FitRecord | None = None
+    grid: FloorGrid | None = None
+    verified: Verification | None = Field(None, description="The last walkthrough.")
 
 
 class Tour(_Model):
@@ -153,6 +238,10 @@ class Tour(_Model):
     scenes: list[TourScene] = Field(default_factory=list)
     links: list[TourLink] = Field(default_factory=list)
     points_of_interest: list[TourPoiRef] = Field(default_factory=list)
+    pois: list[TourPlacedPoi] = Field(
+        default_factory=list,
+        description="Every point of interest once, with its plan position and grid cell.",
+    )
     needs_placement: list[str] = Field(default_factory=list)
     needs_heading: list[str] = Field(
         default_factory=list, description="Scenes with no known heading (links assume 0°)."
@@ -165,6 +254,6 @@ class Tour(_Model):
     def entries(self) -> dict[str, TourEntry]:
         """The stored evidence of every scene."""
         return {
-            s.scene: TourEntry.model_validate(s.model_dump(exclude={"position"}))
+            s.scene: TourEntry.model_validate(s.model_dump(exclude={"position", "grid"}))
             for s in self.scenes
         }

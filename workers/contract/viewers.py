@@ -49,7 +49,7 @@ import math
 from typing import Any, Final
 
 from workers.contract.keys import SceneKeys
-from workers.contract.scene import TileSet
+from workers.contract.scene import Coverage, TileSet
 from workers.contract.tour import Tour, TourLink
 from workers.sites.geo import wrap_deg
 
@@ -65,8 +65,14 @@ def html_text(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def viewer_configs(keys: SceneKeys, tiles: TileSet, heading_deg: float | None) -> dict[str, Any]:
-    """Ready-made configs for Pannellum, Marzipano and Photo Sphere Viewer."""
+def viewer_configs(
+    keys: SceneKeys, tiles: TileSet, heading_deg: float | None, coverage: Coverage | None = None
+) -> dict[str, Any]:
+    """Ready-made configs for Pannellum, Marzipano and Photo Sphere Viewer.
+
+    A scene that covers less than the whole sphere (``coverage``) gets each viewer's own
+    view limits (:func:`view_limits`), so looking up, down or round shows no black.
+    """
     north = heading_deg or 0.0
     pannellum = {
         **PANNELLUM_SAFE,
@@ -108,6 +114,52 @@ def viewer_configs(keys: SceneKeys, tiles: TileSet, heading_deg: float | None) -
         "sphereCorrection": {"pan": 0},
         "northOffset": north,
     }
+    limits = view_limits(coverage)
+    pannellum |= limits["pannellum"]
+    marzipano |= limits["marzipano"]
+    psv |= limits["photo_sphere_viewer"]
+    return {"pannellum": pannellum, "marzipano": marzipano, "photo_sphere_viewer": psv}
+
+
+def view_limits(coverage: Coverage | None) -> dict[str, dict[str, Any]]:
+    """Each viewer's limits for the covered yaw/pitch extents (empty for a whole sphere).
+
+    - Pannellum: ``minPitch``/``maxPitch`` and ``minYaw``/``maxYaw`` (degrees; Pannellum
+      keeps the view's edges inside them) and ``avoidShowingBackground: true`` (it then
+      caps the zoom so the view fits the pitch range); ``maxHfov`` when the yaw range is
+      narrower than its default 120 deg. ``haov``/``vaov`` are for a single partial
+      equirect image, not for these cube tiles.
+    - Marzipano: ``viewLimits`` ``{yaw: [min, max] | null, pitch: [min, max] | null}`` in
+      radians, pitch + DOWN as Marzipano has it: the bounds a ``RectilinearView`` limiter
+      keeps the view's edges within (the scene page composes one with
+      ``RectilinearView.limit.traditional``; Marzipano's own ``limit.yaw``/``limit.pitch``
+      clamp the view's centre only).
+    - Photo Sphere Viewer: ``visibleRange`` with the options of its VisibleRangePlugin
+      (``verticalRange``, ``horizontalRange``: [min, max] radians, pitch + up), and
+      ``maxFov`` (vertical degrees) no wider than the pitch range.
+    """
+    none: dict[str, dict[str, Any]] = {"pannellum": {}, "marzipano": {}, "photo_sphere_viewer": {}}
+    if coverage is None:
+        return none
+    yaw = (coverage.yaw_min_deg, coverage.yaw_max_deg)
+    pitch = (coverage.pitch_min_deg, coverage.pitch_max_deg)
+    yaw_limited = yaw[1] - yaw[0] < 360.0
+    pitch_limited = pitch[0] > -90.0 or pitch[1] < 90.0
+    if not (yaw_limited or pitch_limited):
+        return none
+    pannellum: dict[str, Any] = {"avoidShowingBackground": True}
+    rad = math.radians
+    marzipano: dict[str, Any] = {"viewLimits": {"yaw": None, "pitch": None}}
+    psv: dict[str, Any] = {"visibleRange": {}}
+    if pitch_limited:
+        pannellum |= {"minPitch": pitch[0], "maxPitch": pitch[1]}
+        marzipano["viewLimits"]["pitch"] = [-rad(pitch[1]), -rad(pitch[0])]
+        psv["visibleRange"]["verticalRange"] = [rad(pitch[0]), rad(pitch[1])]
+        psv["maxFov"] = round(min(120.0, pitch[1] - pitch[0]), 2)
+    if yaw_limited:
+        pannellum |= {"minYaw": yaw[0], "maxYaw": yaw[1], "maxHfov": min(120.0, yaw[1] - yaw[0])}
+        marzipano["viewLimits"]["yaw"] = [rad(yaw[0]), rad(yaw[1])]
+        psv["visibleRange"]["horizontalRange"] = [rad(yaw[0]), rad(yaw[1])]
     return {"pannellum": pannellum, "marzipano": marzipano, "photo_sphere_viewer": psv}
 
 

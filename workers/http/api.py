@@ -10,7 +10,10 @@ act. Every request must carry an allowed ``Host`` (``PANODOCK_SERVE_ALLOWED_HOST
 Read endpoints (role)::
 
     GET /healthz                        Redis reachable (open)
-    GET /api/status                     queue, workers, captures by state, ... (operator)
+    GET /api/status                     queue, workers, captures by state, the last hour,
+                                        failures (each superseded_by a later capture or
+                                        None), inbox folders pending (no capture.json),
+                                        published scenes with thumbnails (operator)
     GET /api/captures?state=&site=      captures (newest first), filtered (operator)
     GET /api/captures/<id>              one capture and its full history (operator)
     GET /metrics                        Prometheus text format (operator)
@@ -23,6 +26,9 @@ Actions::
     POST /api/scenes/<site>/<scene>/republish   the live version's capture again (operator)
     POST /api/shares                            a share link {site, scenes, expires, label} (admin)
     POST /api/shares/<id>/revoke                stop a share link (admin)
+
+Review (operator; :mod:`workers.http.review_api`): ``GET /api/review`` and each held
+capture's images, scene.json, faces and tiles; ``POST /api/review/<id>/approve|reject|fix``.
 
 ``/s/<token>/…`` is the share gateway (:mod:`workers.http.gateway`). The OpenAPI document is
 at ``/api/openapi.json``; no docs page is served (Swagger UI would load a CDN's script on
@@ -59,6 +65,7 @@ from workers.http.auth import (
 )
 from workers.http.gateway import gateway_router
 from workers.http.pages import web_router
+from workers.http.review_api import review_router
 from workers.ops.actions import requeue_all_dead, retry_capture
 from workers.ops.bulk import republish_scene
 from workers.ops.metrics import CONTENT_TYPE, PanodockCollector, exposition
@@ -66,8 +73,11 @@ from workers.ops.status import (
     Activity,
     QueueStats,
     activity,
+    failure_rows,
+    pending_folders,
     queue_stats,
     recent_failures,
+    scene_rows,
     watcher_health,
     worker_rows,
 )
@@ -153,22 +163,22 @@ def create_api(
 
     @api.get("/api/status", dependencies=reader)
     def status() -> dict[str, Any]:
+        watchers = watcher_health(ledger.client)
         return {
             "queue": asdict(stats()),
             "workers": worker_rows(ledger.client),
             "captures": {state.value: n for state, n in ledger.counts().items()},
-            "recent_failures": [
-                c.model_dump(mode="json", include=_SUMMARY) for c in recent_failures(ledger)
-            ],
+            # Each failure says whether a later capture of its folder or scene superseded it.
+            "recent_failures": failure_rows(ledger, recent_failures(ledger)),
             "activity": last_hour().as_dict(),
-            "watchers": watcher_health(ledger.client),
+            "watchers": watchers,
+            "pending_folders": pending_folders(watchers),  # no capture.json, not quiet yet
             "needs_placement": needs_placement(),
             "scenes": published_scenes(),
         }
 
     def published_scenes(limit: int = 200) -> list[dict[str, str]]:
-        rows = {(c.site, c.scene) for c in ledger.in_state(State.PUBLISHED, limit=limit)}
-        return [{"site": site, "scene": scene} for site, scene in sorted(rows)]
+        return scene_rows(ledger, limit)  # site, scene and the live version's thumbnail
 
     def needs_placement() -> dict[str, list[str]]:
         out = {}
@@ -180,6 +190,13 @@ def create_api(
             if tour.needs_placement:
                 out[site] = tour.needs_placement
         return out
+
+    @api.get("/api/floors-to-verify", dependencies=reader)
+    def floors_to_verify_route() -> list[dict[str, Any]]:
+        from workers.ops.status import floors_to_verify
+        from workers.sites.verify import registered_sites
+
+        return floors_to_verify(store, registered_sites(store))
 
     @api.get("/api/captures", dependencies=reader)
     def captures(
@@ -262,6 +279,7 @@ def create_api(
 
     api.include_router(web_router(store=store, viewers=viewers, access=access))
     api.include_router(gateway_router(access=access, store=store, app=app))
+    api.include_router(review_router(access=access, store=store, app=app))
     return api
 
 

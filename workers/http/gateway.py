@@ -8,7 +8,8 @@ Routes::
     /s/<token>/objects/<key>             exactly the objects in the share's scope
 
 In scope, for the share's site: ``scenes/<site>/<scene>/…`` of the scenes it covers,
-``sites/<site>/tour.json`` (cut down to those scenes), ``sites/<site>/plans/…`` and
+``sites/<site>/tour.json`` (cut down to those scenes), ``sites/<site>/plans/…``,
+``sites/<site>/attachments/…`` and
 ``schemas/…``. Anything else, and any path with ``..``, an encoded slash, dot, backslash or
 NUL, is 404. Objects are streamed from the configured store (not redirected to presigned
 URLs: a presigned URL outlives a revocation; see tests/bench/gateway.py for the figures)
@@ -35,6 +36,7 @@ from workers.access.shares import Share
 from workers.access.tokens import TOKEN_SHAPE, digest
 from workers.http.auth import Access, Principal
 from workers.http.pages import static_page
+from workers.pipeline.review import HeldVersions
 from workers.store.base import ObjectStore, content_type_for
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,10 @@ def in_scope(share: Share, key: str) -> bool:
     if len(parts) < 3 or parts[1] != share.site:
         return False
     if parts[0] == "sites":
-        return parts[2:] == ["tour.json"] or (parts[2] == "plans" and len(parts) >= 4)
+        # Plans and the documents on the map (attachments) belong to the whole site.
+        return parts[2:] == ["tour.json"] or (
+            parts[2] in ("plans", "attachments") and len(parts) >= 4
+        )
     if parts[0] == "scenes":
         return len(parts) >= 4 and share.covers(share.site, parts[2])
     return False
@@ -172,10 +177,19 @@ def object_response(request: Request, key: str, body: bytes) -> Response:
         if isinstance(span, tuple):
             first, last = span
             return Response(
-                body[first : last + 1], status_code=206, media_type=content_type_for(key),
+                body[first : last + 1], status_code=206, media_type=_media_type(key, body),
                 headers={**headers, "Content-Range": f"bytes {first}-{last}/{len(body)}"},
             )  # fmt: skip
-    return Response(body, media_type=content_type_for(key), headers=headers)
+    return Response(body, media_type=_media_type(key, body), headers=headers)
+
+
+def _media_type(key: str, body: bytes) -> str:
+    """The key's type; an attachment's from its first bytes (a PDF opens in the browser)."""
+    if key.startswith("sites/") and "/attachments/" in key:
+        from workers.sites.attachments import sniffed_type
+
+        return sniffed_type(body)
+    return content_type_for(key)
 
 
 def _emit(app: object, event: str, payload: dict[str, Any]) -> None:
@@ -194,6 +208,7 @@ def gateway_router(*, access: Access, store: ObjectStore, app: object) -> APIRou
     """The routes of the share gateway; ``app`` is what ``workers.notify.emit`` queues with."""
     router = APIRouter()
     shares = _ShareCache(access)
+    held = HeldVersions(store)
 
     def share_of(request: Request, token: str) -> Share:
         raw = request.scope.get("raw_path", b"").lower()
@@ -241,7 +256,7 @@ def gateway_router(*, access: Access, store: ObjectStore, app: object) -> APIRou
     @router.get("/s/{token}/objects/{key:path}", include_in_schema=False)
     def objects(request: Request, token: str, key: str) -> Response:
         share = share_of(request, token)
-        if not in_scope(share, key):
+        if not in_scope(share, key) or held(key):  # a version in review is not shared
             raise HTTPException(404, "no such object in this share")
         try:
             body = store.get(key)

@@ -38,6 +38,7 @@ from workers.access.apikeys import Role
 from workers.access.sessions import COOKIE
 from workers.contract.keys import PUBLIC_PREFIXES
 from workers.http.viewer_assets import VENDOR_FILES
+from workers.pipeline.review import HeldVersions
 from workers.sites.registry import load_site
 from workers.store.base import ObjectStore, content_type_for
 
@@ -48,6 +49,7 @@ _STATIC_TYPES: Final = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
+    ".ico": "image/x-icon",
 }
 
 
@@ -117,6 +119,7 @@ def web_router(*, store: ObjectStore, viewers: Path | None, access: Access) -> A
     """Routes of the pages; ``viewers`` is the npm ``node_modules`` (None: not installed)."""
     router = APIRouter()
     public = PublicSites(store)
+    held = HeldVersions(store)  # versions in review are the review API's, not a viewer's
 
     def guard(request: Request, role: Role) -> Response | None:
         """None when the caller may see the page, else the login form (401/403)."""
@@ -174,6 +177,12 @@ def web_router(*, store: ObjectStore, viewers: Path | None, access: Access) -> A
             raise HTTPException(403, f"this credential does not reach site {site}")
         return refused or _static("scene.html")
 
+    @router.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:  # every browser asks for it, on every page: no 404 in the logs
+        icon = _static("favicon.ico")
+        icon.headers["Cache-Control"] = "public, max-age=86400"
+        return icon
+
     @router.get("/static/{name}", include_in_schema=False)
     def static(name: str) -> Response:
         return _static(name)
@@ -193,8 +202,8 @@ def web_router(*, store: ObjectStore, viewers: Path | None, access: Access) -> A
 
     @router.get("/objects/{key:path}", include_in_schema=False)
     def published(request: Request, key: str) -> Response:
-        if not key.startswith(PUBLIC_PREFIXES) or ".." in key.split("/"):
-            raise HTTPException(404, f"{key} is not a published object")
+        if not key.startswith(PUBLIC_PREFIXES) or ".." in key.split("/") or held(key):
+            raise HTTPException(404, f"{key} is not a published object")  # review: not yet
         if not public.anonymous(key):
             who = access.check(request, Role.viewer)
             site = key.split("/")[1] if not key.startswith("schemas/") else None

@@ -9,8 +9,9 @@ anything but a 2xx so dramatiq retries it with backoff and dead-letters it at th
 
 Events (:data:`EVENTS`): ``scene.published`` (after the pointer swap), ``capture.failed``
 and ``capture.quarantined`` (when the actor records the outcome, retries exhausted
-included), ``share.used_first`` (the share gateway) and ``scene.review``, defined for the
-review step and not emitted until one exists.
+included), ``share.used_first`` (the share gateway) and ``scene.review`` (a version was
+rendered and held for a person's review, :mod:`workers.pipeline.review`). Approving it
+sends ``scene.published``; rejecting it ``capture.failed``.
 """
 
 from __future__ import annotations

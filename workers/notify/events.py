@@ -29,6 +29,17 @@ def published(keys: SceneKeys, capture_id: str) -> dict[str, Any]:
     }
 
 
+def held(keys: SceneKeys, capture_id: str, reason: str) -> dict[str, Any]:
+    """The data of ``scene.review``: a version rendered but held for a person's review."""
+    return {
+        "site": keys.site,
+        "scene": keys.scene,
+        "version": keys.version,
+        "capture_id": capture_id,
+        "reason": _RAW_KEY.sub("raw/…", reason.splitlines()[0]) if reason else None,
+    }
+
+
 def capture_outcome(capture: Capture, reason: str | None) -> dict[str, Any]:
     """The data of ``capture.failed`` / ``capture.quarantined``: what and why, in one line."""
     return {

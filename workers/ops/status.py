@@ -24,7 +24,7 @@ import redis
 from dramatiq import Message
 
 from workers.queue.presence import live_workers, read_reports
-from workers.state.ledger import Capture, Ledger, State, as_text
+from workers.state.ledger import UNFINISHED, Capture, Ledger, State, as_text
 
 NS = "dramatiq"
 
@@ -82,8 +82,9 @@ def format_status(
     counts: dict[State, int],
     recent_failures: list[Capture],
     watchers: list[dict[str, Any]] | None = None,
+    recent: Activity | None = None,
 ) -> str:
-    """The plain-text report of ``panodock status``."""
+    """The plain-text report of ``panodock status`` (``recent``: the last hour's activity)."""
     lines = [
         "queue     ready  delayed  in-flight  stranded  dead   workers",
         f"captures  {stats.ready:<6} {stats.delayed:<8} {stats.in_flight:<10} "
@@ -94,6 +95,12 @@ def format_status(
     for watcher in watchers or []:  # a paused intake is the first thing an operator must see
         if watcher.get("paused"):
             lines += ["", f"INTAKE PAUSED: {watcher['paused']['message']}"]
+    if recent is not None:
+        lines += ["", "last hour " + recent.summary()]
+    folders = pending_folders(watchers or [])
+    if folders:
+        lines += ["", "inbox folders without capture.json:"]
+        lines += [f"  {f['folder']}  {f['files']} file(s)  {f['message']}" for f in folders]
     if recent_failures:
         lines += ["", "recent failures:"]
         for c in recent_failures:
@@ -119,6 +126,7 @@ def format_history(ledger: Ledger, capture: Capture) -> str:
     for event in ledger.history(capture.id):
         stage = f"/{event.stage}" if event.stage else ""
         detail = f"  {event.detail}" if event.detail else ""
+        detail += f"  (by {event.by})" if event.by else ""
         lines.append(
             f"  {event.at.isoformat(timespec='milliseconds')}  {event.state.value}{stage}{detail}"
         )
@@ -186,6 +194,15 @@ class Activity:
         """Retried attempts per finished capture."""
         done = self.published + self.failed + self.quarantined
         return self.retries / done if done else 0.0
+
+    def summary(self) -> str:
+        """One line: failed and quarantined counted apart, then the rates."""
+        return (
+            f"{self.published} published, {self.failed} failed, {self.quarantined} "
+            f"quarantined, {self.retries} retried attempts; "
+            f"{self.throughput_per_minute:.2f}/min, error rate (failed + quarantined) "
+            f"{self.error_rate * 100:.1f} %, retry rate {self.retry_rate * 100:.1f} %"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -294,3 +311,107 @@ def publish_watcher_health(
 def watcher_health(client: redis.Redis) -> list[dict[str, Any]]:
     """Every watcher that reported within its TTL (empty: none is running, or none reports)."""
     return sorted(read_reports(client, f"{WATCHER_KEY}:*"), key=lambda w: str(w["name"]))
+
+
+def floors_to_verify(store: Any, sites: list[str]) -> list[dict[str, Any]]:
+    """Floors of ``sites`` never verified by a walkthrough, verified over a year ago, or
+    whose scenes changed after their last walkthrough (:func:`workers.sites.verify.floors_due`).
+    """
+    from config.errors import ObjectNotFound
+    from workers.contract.keys import tour_key
+    from workers.contract.tour import Tour
+    from workers.sites.registry import load_site
+    from workers.sites.verify import floors_due
+
+    rows = []
+    for site in sites:
+        registry = load_site(store, site)
+        if registry is None:
+            continue
+        try:
+            tour: Tour | None = Tour.model_validate_json(store.get(tour_key(site)))
+        except ObjectNotFound:
+            tour = None
+        for due in floors_due(registry, tour):
+            last = due.last
+            rows.append(
+                {
+                    "site": due.site,
+                    "floor": due.floor,
+                    "reason": due.reason,
+                    "last_verified": last.date.isoformat() if last else None,
+                    "by": last.by if last else None,
+                }
+            )
+    return rows
+
+
+# -- the console's rows: thumbnails, superseded failures, folders waiting -------------------
+
+
+def scene_rows(ledger: Ledger, limit: int = 200) -> list[dict[str, str]]:
+    """Published scenes, each with its live version's thumbnail key (from the ledger).
+
+    The live version of a scene is that of its newest published capture (a pointer never
+    goes back in time), so no pointer is read.
+    """
+    live: dict[tuple[str, str], Capture] = {}
+    for capture in ledger.in_state(State.PUBLISHED, limit=limit):
+        place = (capture.site, capture.scene)
+        if place not in live or capture.created_at > live[place].created_at:
+            live[place] = capture
+    rows = []
+    for (site, scene), capture in sorted(live.items()):
+        row = {"site": site, "scene": scene}
+        if capture.version:
+            row["thumb"] = f"scenes/{site}/{scene}/{capture.version}/thumb.jpg"
+        rows.append(row)
+    return rows
+
+
+def failure_rows(ledger: Ledger, failures: list[Capture], limit: int = 200) -> list[dict[str, Any]]:
+    """``failures`` for the console: each with ``superseded_by`` when a later capture of
+    the same folder (its source) or the same scene was taken since (None otherwise)."""
+    later: list[Capture] = []
+    if failures:
+        for state in (State.PUBLISHED, State.REVIEW, *UNFINISHED):
+            later += ledger.in_state(state, limit=limit)
+    rows = []
+    for failure in failures:
+        newer = [
+            c for c in later if c.created_at > failure.created_at and c.id != failure.id
+            and (c.source == failure.source or (c.site, c.scene) == (failure.site, failure.scene))
+        ]  # fmt: skip
+        row = failure.model_dump(mode="json", include=FAILURE_FIELDS)
+        row["superseded_by"] = None
+        if newer:
+            best = max(newer, key=lambda c: c.created_at)
+            row["superseded_by"] = {
+                "id": best.id, "state": best.state.value, "site": best.site, "scene": best.scene,
+                "message": f"superseded by capture {best.id[:12]} of the same "
+                f"{'folder' if best.source == failure.source else 'scene'} "
+                f"({best.state.value}, {best.site}/{best.scene})",
+            }  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+#: Capture fields of a failure row (``GET /api/status`` ``recent_failures``).
+FAILURE_FIELDS = {"id", "state", "stage", "reason", "site", "scene", "source", "updated_at"}
+
+
+def pending_folders(watchers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Inbox folders without ``capture.json`` that wait for quiet, from the watchers' reports."""
+    from ingest.candidates import waiting_message
+
+    now = time.time()
+    rows = []
+    for watcher in watchers:
+        since = max(0.0, now - float(watcher.get("reported_at") or now))
+        for folder in watcher.get("waiting") or []:
+            left = max(0.0, float(folder.get("remaining_seconds", 0)) - since)
+            rows.append({
+                **folder, "watcher": watcher.get("name"), "remaining_seconds": round(left, 1),
+                "message": waiting_message(left),
+            })  # fmt: skip
+    return rows

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from config.errors import ObjectNotFound
 from workers.contract.keys import SceneKeys
-from workers.contract.scene import Privacy
+from workers.contract.scene import Brackets, Privacy
 from workers.pipeline.job import Source
 from workers.store.base import ObjectStore
 
@@ -66,6 +66,7 @@ class Story(BaseModel):
     pitch_deg: float | None
     roll_deg: float | None
     privacy: Privacy | None = Field(description="None: the site does not blur faces.")
+    brackets: Brackets | None = None
 
 
 def save(store: ObjectStore, keys: SceneKeys, source: Source, privacy: Privacy | None) -> None:
@@ -84,6 +85,7 @@ def save(store: ObjectStore, keys: SceneKeys, source: Source, privacy: Privacy |
         details=source.details,
         pitch_deg=source.pitch_deg,
         roll_deg=source.roll_deg,
+        brackets=source.brackets,
         privacy=privacy,
     )
     store.put(image_key(keys), png.tobytes(), content_type="image/png")
@@ -121,6 +123,7 @@ def load(store: ObjectStore, keys: SceneKeys) -> tuple[Source, Privacy | None] |
         details=story.details,
         pitch_deg=story.pitch_deg,
         roll_deg=story.roll_deg,
+        brackets=story.brackets,
     )
     return source, story.privacy
 

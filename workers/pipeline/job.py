@@ -17,9 +17,18 @@ import numpy as np
 from ingest.metadata import ImageMetadata
 from ingest.sidecar import BlurRegion, Sidecar
 from stitching.frames import Frame, StitchResult
+from stitching.privacy import FaceRegion
 from tiling.pyramid import TileLayout
 from workers.contract.keys import SceneKeys
-from workers.contract.scene import Heading, Levelling, Privacy, SceneManifest
+from workers.contract.scene import (
+    Brackets,
+    Check,
+    Coverage,
+    Heading,
+    Levelling,
+    Privacy,
+    SceneManifest,
+)
 from workers.contract.tour import Placement
 from workers.pipeline.render import RenderedPreviews, RenderedTiles
 from workers.state.ledger import Capture, RawFile
@@ -39,6 +48,7 @@ class Source:
     details: dict[str, Any] = field(default_factory=dict)
     pitch_deg: float | None = None
     roll_deg: float | None = None
+    brackets: Brackets | None = None  # the HDR brackets fused into it, if any
 
     @classmethod
     def stitched(cls, result: StitchResult) -> Source:
@@ -84,16 +94,28 @@ class Job:
     complete: bool = False
     frames: list[Frame] = field(default_factory=list)  # decoded images, name order
     stitch: bool = False  # the source is stitched (else an equirect is validated)
+    #: HDR brackets the kind decision found: ``frames`` holds them until Build fuses them.
+    brackets: Brackets | None = None
     source: Source | None = None
     restored: bool = False  # source and privacy came from a checkpoint of an earlier attempt
     levelling: Levelling = field(default_factory=Levelling)
     heading: Heading = field(default_factory=Heading)
     rotation: np.ndarray | None = None  # 3x3, levelled direction -> source direction
     privacy: Privacy | None = None  # None until blurred (stays None when the policy is off)
+    #: Measurements of this version (scene.json ``checks``); stages append, review reads.
+    checks: list[Check] = field(default_factory=list)
+    #: Face boxes the detector found, in the source's frame (private: never published).
+    faces: list[FaceRegion] = field(default_factory=list)
+    coverage: Coverage | None = None
     layout: TileLayout | None = None
     tiles: RenderedTiles | None = None
     previews: RenderedPreviews | None = None
     manifest: SceneManifest | None = None
+    #: Lens profile an operator fixed or the site remembers for this camera, and who said so.
+    lens: str | None = None
+    lens_note: str | None = None
+    #: Why this version waits for a person (workers.pipeline.review); None: it goes live.
+    review: str | None = None
     live: bool = False  # current.json points at this version after the swap
     outcome: str = ""  # what the pointer swap did, for the ledger
 

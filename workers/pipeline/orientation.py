@@ -1,7 +1,8 @@
 """Which way is up and which way is north: levelling and heading of a scene.
 
-Pitch and roll come from the sidecar, then GPano, then what the stitcher measured; the
-compass heading from the sidecar, then GPano. The levelling rotation is folded into the
+Pitch and roll come from an operator's fix (``panodock review fix``), then the sidecar, then
+GPano, then what the stitcher measured; the compass heading from the fix, the sidecar, then
+GPano. The levelling rotation is folded into the
 cube remap (tiles) and the master's reprojection (previews), never applied to the source.
 """
 
@@ -42,8 +43,15 @@ def orientation(job: Job) -> tuple[Levelling, Heading]:
         levelling = Levelling(
             pitch_deg=source.pitch_deg or 0.0, roll_deg=source.roll_deg or 0.0, source="stitch"
         )
+    fixed = job.capture.overrides  # an operator's fix wins over everything the files say
+    if fixed.pitch_deg is not None or fixed.roll_deg is not None:
+        levelling = Levelling(
+            pitch_deg=fixed.pitch_deg or 0.0, roll_deg=fixed.roll_deg or 0.0, source="manual"
+        )
     heading = Heading()
-    if orientation is not None and orientation.heading_deg is not None:
+    if fixed.heading_deg is not None:
+        heading = Heading(heading_deg=fixed.heading_deg, source="manual")
+    elif orientation is not None and orientation.heading_deg is not None:
         heading = Heading(heading_deg=orientation.heading_deg, source="sidecar")
     elif gpano is not None and gpano.pose_heading_degrees is not None:
         heading = Heading(heading_deg=float(gpano.pose_heading_degrees) % 360.0, source="gpano")

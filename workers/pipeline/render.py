@@ -19,6 +19,7 @@ import numpy as np
 from stitching.equirect import rotate_equirect
 from tiling.cube import FACES, CubeProjector
 from tiling.encode import cube_strip, encode_jpeg, thumbnail
+from tiling.luma import METHOD
 from tiling.pyramid import TileLayout, cut_tiles, face_levels
 from workers.contract.keys import SceneKeys
 from workers.contract.scene import ImageRef, TileLevel, TileSet
@@ -99,6 +100,9 @@ def render_tiles(
 ) -> RenderedTiles:
     """Project the six cube faces, cut every level into tiles and write them.
 
+    The top level is :meth:`tiling.cube.CubeProjector.publish_face` (Lanczos-quality luma,
+    :mod:`tiling.luma`); each lower level halves the one above by area averaging.
+
     Parameters
     ----------
     equirect:
@@ -114,7 +118,7 @@ def render_tiles(
     smallest: dict[str, np.ndarray] = {}
     with _uploads(store, threads) as uploader:
         for face in FACES:
-            face_img = projector.project_face(equirect, face, layout.face_size, rotation=rotation)
+            face_img = projector.publish_face(equirect, face, layout.face_size, rotation=rotation)
             for level, img in face_levels(face_img, layout):
                 for y, x, tile in cut_tiles(img, layout.tile_size):
                     uploader.submit(keys.tile(level.z, face, y, x), tile, quality)
@@ -128,6 +132,8 @@ def render_tiles(
         faces=list(FACES),
         levels=levels,
         count=6 * sum(lv.tiles**2 for lv in levels),
+        quality=quality,
+        resampling=METHOD,
     )
     return RenderedTiles(tileset, smallest, written=uploader.count, nbytes=uploader.nbytes)
 

@@ -6,7 +6,9 @@ skips a stage whose output exists already for the job's scene version (see
 :mod:`workers.pipeline.stages` for the order and :mod:`workers.pipeline.stage` for the
 interface). The scene version is a hash of everything that decides the output
 (:mod:`workers.pipeline.version`), so a retried or redelivered job computes the same keys,
-finds ``scene.json`` already written and only makes sure the pointer is swapped; the
+finds ``scene.json`` already written and only makes sure the pointer is swapped (unless
+the version is held for review, :mod:`workers.pipeline.review`: then the capture ends in
+``review``, not ``published``); the
 ledger's conditional transitions make "published" happen once per capture, and a
 duplicate delivery behind a published one does nothing.
 
@@ -24,10 +26,11 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from config.settings import Settings
-from config.webhooks import SCENE_PUBLISHED
+from config.webhooks import SCENE_PUBLISHED, SCENE_REVIEW
 from ingest.sidecar import Sidecar
 from stitching.fisheye import INTERPOLATIONS, DualFisheyeRemapper
 from stitching.privacy import FaceDetector
+from stitching.privacy.search import clear_caches as clear_search_caches
 from tiling.cube import CubeProjector
 from workers.notify import events
 from workers.ops.logs import log_context, set_stage
@@ -100,6 +103,14 @@ class Pipeline:
             ),
         )
 
+    def release_caches(self) -> None:
+        """Drop the remap maps this worker keeps between jobs (rebuilt when next needed)."""
+        self.context.projector.clear()
+        self.context.fisheye.clear_maps()
+        clear_search_caches()
+        if self.detector is not None:
+            self.detector.release_memory()
+
     @property
     def detector(self) -> FaceDetector | None:
         """The face detector this worker blurs with (None when no site requires blurring)."""
@@ -146,6 +157,9 @@ class Pipeline:
             self._keep_source(job)
             raise
         keys = job.need_keys()
+        if job.review is not None:
+            self._hold(job)
+            return
         done = self.ledger.transition(
             capture_id,
             State.PUBLISHED,
@@ -159,6 +173,20 @@ class Pipeline:
             log.info("capture %s published: %s", capture_id, keys.current)
             if self.notify is not None:  # after the pointer swap, once per capture
                 self.notify(SCENE_PUBLISHED, events.published(keys, capture_id))
+
+    def _hold(self, job: Job) -> None:
+        """Record a held version: the capture waits in ``review`` for a person."""
+        keys = job.need_keys()
+        held = self.ledger.transition(
+            job.id, State.REVIEW, expect={State.PROCESSING}, version=keys.version,
+            reason=job.review, detail=f"held for review: {keys.prefix} is not live; {job.review}",
+        )  # fmt: skip
+        if held is None:
+            log.info("capture %s was settled by another worker", job.id)
+            return
+        log.info("capture %s held for review: %s", job.id, job.review)
+        if self.notify is not None:
+            self.notify(SCENE_REVIEW, events.held(keys, job.id, job.review or ""))
 
     def _claim(self, capture_id: str) -> Capture | None:
         """Enter the first stage, taking the capture; None if it is not claimable."""

@@ -35,7 +35,7 @@ class Context:
     settings: Settings
     inputs: Inputs
     projector: CubeProjector
-    fisheye: DualFisheyeRemapper  # remap maps and each camera's seam fit, kept for life
+    fisheye: DualFisheyeRemapper  # remap maps (dropped when idle) and each camera's seam fit
 
 
 class Stage(Protocol):

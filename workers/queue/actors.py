@@ -34,6 +34,7 @@ from workers.notify import CAPTURE_FAILED, CAPTURE_QUARANTINED, Notifier, emit, 
 from workers.pipeline.inputs import Inputs
 from workers.pipeline.runner import Pipeline
 from workers.queue.broker import CAPTURE_GAVE_UP, PROCESS_CAPTURE, QUEUE, make_broker, redis_client
+from workers.queue.memory import IdleRelease
 from workers.queue.stage_limits import StageClock
 from workers.state.ledger import UNFINISHED, Capture, Ledger, State
 from workers.store.base import ObjectStore
@@ -55,6 +56,10 @@ class App:
         self.broker = make_broker(settings, redis_url, stage_clock=self.clock)
         self.ledger = Ledger(client=redis_client(redis_url))
         self._pipeline: Pipeline | None = None
+        #: Memory back after each job, and the caches once idle (workers.queue.memory).
+        self.idle = IdleRelease(
+            self._release_caches, idle_seconds=settings.worker_idle_release_seconds
+        )
         #: Webhook deliveries: their own actor and queue (workers.notify).
         self.notifier = Notifier(settings, self.broker)
         self.process_capture: dramatiq.Actor[[str], None] = dramatiq.Actor(
@@ -116,7 +121,15 @@ class App:
         """Queue a capture for processing (from the watcher or an ops command)."""
         self.process_capture.send(capture_id)
 
+    def _release_caches(self) -> None:
+        if self._pipeline is not None:
+            self._pipeline.release_caches()
+
     def _process_capture(self, capture_id: str) -> None:
+        with self.idle.job():
+            self._run_capture(capture_id)
+
+    def _run_capture(self, capture_id: str) -> None:
         try:
             self.pipeline.process(capture_id)
         except BaseException as raised:

@@ -158,6 +158,7 @@ def run_watcher(settings: Settings, redis_url: str, stop: threading.Event | None
         settings.inbox_dir,
         take,
         settle_seconds=settings.settle_seconds,
+        folder_settle_seconds=settings.folder_settle_seconds,
         rescan_seconds=settings.rescan_seconds,
         accepting=gate.is_open,
     )

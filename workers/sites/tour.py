@@ -37,7 +37,9 @@ from workers.contract.tour import (
 )
 from workers.contract.viewers import viewer_tours
 from workers.sites.geo import LocalFrame, apply_matrix, bearing_deg, wrap_deg
+from workers.sites.grid import Grid, grid_of
 from workers.sites.placement import RouteStop, interpolate_routes
+from workers.sites.poi import locate_pois, poi_id, scene_attachments
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +66,29 @@ def build_tour(
             scale_px_per_m=f.scale_px_per_m,
             north_offset_deg=f.north_offset_deg,
             fit=f.fit,
+            grid=Grid.for_floor(f.plan.width, f.plan.height, f.scale_px_per_m, f.grid_m).record(),
+            verified=registry.last_verification(floor_ref(b.id, f.id)) if registry else None,
         )
         for b, f in (registry.floors() if registry else [])
     ]
     by_id = {f.id: f for f in floors}
     ordered = [entries[name] for name in sorted(entries)]
     positions = _positions(ordered, by_id)
-    scenes = [TourScene(**e.model_dump(), position=positions[e.scene]) for e in ordered]
+    scenes = [
+        TourScene(
+            **e.model_dump(), position=positions[e.scene], grid=_cell(positions[e.scene], by_id)
+        )
+        for e in ordered
+    ]
+    if registry is not None and registry.attachments:
+        scenes = [
+            s.model_copy(update={"attachments": scene_attachments(registry, s)}) for s in scenes
+        ]
     links = _links(scenes, by_id, options)
     pois = [
-        TourPoiRef(scene=s.scene, **p.model_dump()) for s in scenes for p in s.points_of_interest
+        TourPoiRef(scene=s.scene, **(p.model_dump() | {"id": poi_id(s.scene, i, p)}))
+        for s in scenes
+        for i, p in enumerate(s.points_of_interest)
     ]
     tour = Tour(
         site=site,
@@ -82,10 +97,18 @@ def build_tour(
         scenes=scenes,
         links=links,
         points_of_interest=pois,
+        pois=locate_pois(registry, scenes, by_id),
         needs_placement=[s.scene for s in scenes if not s.position.placed],
         needs_heading=[s.scene for s in scenes if s.heading_deg is None],
     )
     return tour.model_copy(update={"viewers": viewer_tours(tour)})
+
+
+def _cell(position: Placement, floors: dict[str, TourFloor]) -> str | None:
+    floor = floors.get(position.floor or "")
+    if not position.placed or floor is None or floor.grid is None:
+        return None
+    return grid_of(floor.grid, floor.plan.width, floor.plan.height).cell(position.x, position.y)
 
 
 def _positions(entries: list[TourEntry], floors: dict[str, TourFloor]) -> dict[str, Placement]:

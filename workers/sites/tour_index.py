@@ -40,6 +40,7 @@ from workers.contract.keys import (
     tour_key,
 )
 from workers.contract.tour import Tour, TourEntry
+from workers.sites.attachments import publish_entry_attachments
 from workers.sites.registry import load_site
 from workers.sites.tour import LinkOptions, build_tour
 from workers.store.base import ObjectStore
@@ -297,6 +298,8 @@ def write_entry(store: ObjectStore, site: str, entry: TourEntry) -> TourEntry:
     local metres (or a sidecar heading).
     """
 
+    entry = publish_entry_attachments(store, entry) if _has_attachments(entry) else entry
+
     def merge(old: TourEntry | None) -> TourEntry:
         new = entry
         if old is not None and old.placement.source == "manual":
@@ -309,6 +312,10 @@ def write_entry(store: ObjectStore, site: str, entry: TourEntry) -> TourEntry:
         return new
 
     return change_entry(store, site, entry.scene, merge)
+
+
+def _has_attachments(entry: TourEntry) -> bool:
+    return bool(entry.attachments) or any(p.attachments for p in entry.points_of_interest)
 
 
 _INDEXERS: dict[int, tuple[ObjectStore, TourIndexer]] = {}

@@ -22,7 +22,16 @@ from ingest.metadata import ImageMetadata
 from ingest.sidecar import Sidecar
 from workers.contract.keys import current_key, floor_ref
 from workers.contract.scene import CurrentPointer, SceneManifest
-from workers.contract.tour import HeadingSource, LinkRequest, Placement, Tour, TourEntry, TourPoi
+from workers.contract.tour import (
+    HeadingSource,
+    LinkRequest,
+    Placement,
+    PoiGiven,
+    Tour,
+    TourEntry,
+    TourPoi,
+)
+from workers.sites.attachments import resolve_refs
 from workers.sites.placement import place
 from workers.sites.registry import load_site
 from workers.sites.tour import LinkOptions
@@ -84,6 +93,9 @@ def tour_entry(manifest: SceneManifest, sidecar: Sidecar | None, placement: Plac
             except ValidationError as exc:
                 log.warning("scene %s: ignoring a malformed sidecar link: %s", manifest.scene, exc)
     heading_source: HeadingSource = manifest.heading.source
+    refs = sidecar.attachments if sidecar else []
+    poi_refs = [a for p in (sidecar.points_of_interest if sidecar else []) for a in p.attachments]
+    missing = resolve_refs(manifest.site, [*refs, *poi_refs], manifest.sources)[1]
     return TourEntry(
         scene=manifest.scene,
         title=(sidecar.room if sidecar and sidecar.room else None) or manifest.scene,
@@ -97,12 +109,27 @@ def tour_entry(manifest: SceneManifest, sidecar: Sidecar | None, placement: Plac
         route=sidecar.sequence.route if sidecar and sidecar.sequence else None,
         index=sidecar.sequence.index if sidecar and sidecar.sequence else None,
         points_of_interest=[
-            TourPoi(kind=p.kind, label=p.label, yaw_deg=p.yaw_deg, pitch_deg=p.pitch_deg)
+            TourPoi(
+                kind=p.kind,
+                label=p.label,
+                yaw_deg=p.yaw_deg,
+                pitch_deg=p.pitch_deg,
+                id=p.id,
+                number=p.number,
+                position=PoiGiven.model_validate(p.position.model_dump(exclude={"source"}))
+                if p.position is not None
+                else None,
+                notes=p.notes,
+                attachments=resolve_refs(manifest.site, p.attachments, manifest.sources)[0],
+            )
             for p in (sidecar.points_of_interest if sidecar else [])
         ],
         links=links,
         viewers=manifest.viewers,
         published_at=manifest.created_at,
+        notes=sidecar.notes if sidecar else None,
+        attachments=resolve_refs(manifest.site, refs, manifest.sources)[0],
+        attachment_notes=missing,
     )
 
 

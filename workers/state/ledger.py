@@ -47,10 +47,14 @@ class State(StrEnum):
     PUBLISHED = "published"
     FAILED = "failed"
     QUARANTINED = "quarantined"
+    #: Rendered and stored under its version prefix, not live: a person approves, rejects
+    #: or fixes it (:mod:`workers.ops.review`). Nothing moves it without a person, so it
+    #: counts as final for recovery and sweeps, and is listed apart (``panodock review list``).
+    REVIEW = "review"
 
 
-#: States after which nothing happens without a person asking for it.
-FINAL = frozenset({State.PUBLISHED, State.FAILED, State.QUARANTINED})
+#: States after which nothing happens without a person asking for it (review included).
+FINAL = frozenset({State.PUBLISHED, State.FAILED, State.QUARANTINED, State.REVIEW})
 #: States of a capture on its way: something will move it on without anyone asking.
 UNFINISHED = frozenset({State.RECEIVED, State.ARCHIVED, State.QUEUED, State.PROCESSING})
 #: Unfinished states before a job was sent: the intake (or its restart) still has to queue it.
@@ -68,6 +72,28 @@ class RawFile(BaseModel):
     key: str
 
 
+class Overrides(BaseModel):
+    """What an operator set for a capture's next renders; each enters the scene version."""
+
+    pitch_deg: float | None = Field(None, ge=-90, le=90)
+    roll_deg: float | None = Field(None, ge=-180, le=180)
+    heading_deg: float | None = Field(None, ge=0, lt=360)
+    lens: str | None = Field(None, description="A lens profile name, or 'generic'.")
+
+    def given(self) -> dict[str, object]:
+        """The fields that were set (what enters the version hash)."""
+        return self.model_dump(exclude_none=True)
+
+
+class Approval(BaseModel):
+    """A person made a held version live: who, when, and what they said."""
+
+    version: str
+    by: str
+    at: datetime
+    note: str | None = None
+
+
 class Capture(BaseModel):
     """A capture: one scene's worth of original files and where it is in the pipeline."""
 
@@ -83,6 +109,13 @@ class Capture(BaseModel):
     version: str | None = None
     blur_regions: list[BlurRegion] = Field(
         default_factory=list, description="Regions an operator asked to blur (panodock blur)."
+    )
+    overrides: Overrides = Field(
+        default_factory=lambda: Overrides(),
+        description="Levelling, heading and lens an operator set (panodock review fix).",
+    )
+    approvals: list[Approval] = Field(
+        default_factory=list, description="Versions a person approved (panodock review approve)."
     )
     attempts: int = 0
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -104,6 +137,7 @@ class Event(BaseModel):
     kind: Literal["state", "retry", "note"] = "state"
     attempt: int | None = Field(None, description="retry: the number of the attempt that failed.")
     error: str | None = Field(None, description="The exception class of a failure.")
+    by: str | None = Field(None, description="The person who asked for it (review actions).")
 
 
 class Ledger:
@@ -198,13 +232,15 @@ class Ledger:
         detail: str | None = None,
         expect: Iterable[State] | None = None,
         error: str | None = None,
+        by: str | None = None,
         **changes: object,
     ) -> Capture | None:
         """Move a capture to ``state`` and append the event to its history.
 
         ``detail`` (default: the reason) is the event's text; ``error`` names the exception
-        class of a failure. Returns the updated capture, or None when ``expect`` is given and
-        the capture is in none of those states (another process got there first).
+        class of a failure; ``by`` names the person who asked. Returns the updated capture,
+        or None when ``expect`` is given and the capture is in none of those states
+        (another process got there first).
         """
         allowed = None if expect is None else frozenset(expect)
         key = self._k("capture", capture_id)
@@ -230,7 +266,8 @@ class Ledger:
                         }
                     )
                     event = Event(
-                        at=now, state=state, stage=stage, detail=detail or reason, error=error
+                        at=now, state=state, stage=stage, detail=detail or reason, error=error,
+                        by=by,
                     )
                     pipe.multi()
                     pipe.set(key, updated.model_dump_json())
@@ -243,9 +280,9 @@ class Ledger:
                 except redis.WatchError:
                     continue
 
-    def note(self, capture_id: str, detail: str) -> None:
+    def note(self, capture_id: str, detail: str, *, by: str | None = None) -> None:
         """Add a line to a capture's history without changing its state."""
-        self._append(capture_id, kind="note", detail=detail)
+        self._append(capture_id, kind="note", detail=detail, by=by)
 
     def note_retry(self, capture_id: str, *, attempt: int, error: str, detail: str) -> None:
         """Record that attempt ``attempt`` failed with ``error`` (a class name) and is retried."""

@@ -8,7 +8,9 @@ a dry run that reports what would go.
 
 A pipeline checkpoint (``work/<site>/<scene>/<version>/``, see
 workers/pipeline/checkpoint.py) is deleted by the job that publishes its version; one
-older than the grace period belongs to a job that never came back, and goes too.
+older than the grace period belongs to a job that never came back, and goes too. A version
+held for review (``work/.../review.json``, see workers/pipeline/review.py) is kept whole
+until a person decided.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from config.errors import ObjectNotFound
-from workers.contract.keys import current_key
+from workers.contract.keys import REVIEW_RECORD, current_key
 from workers.contract.scene import CurrentPointer
 from workers.store.base import ObjectInfo, ObjectStore
 
@@ -52,13 +54,20 @@ def collect(
     now = time.time() if now is None else now
     live: dict[tuple[str, str], str | None] = {}
     found: list[Unreferenced | None] = []
+    work = _grouped(store, "work/")
+    # A version waiting for review (its review.json exists) is kept, work/ and scenes/.
+    held = {
+        place for place, objects in work
+        if any(o.key.endswith("/" + REVIEW_RECORD) for o in objects)
+    }  # fmt: skip
     for (site, scene, version), objects in _grouped(store, "scenes/"):
         if (site, scene) not in live:
             live[(site, scene)] = _live_version(store, site, scene)
-        if live[(site, scene)] != version:
+        if live[(site, scene)] != version and (site, scene, version) not in held:
             found.append(_stale(store, (site, scene, version), objects, grace_seconds, apply, now))
-    for place, objects in _grouped(store, "work/"):
-        found.append(_stale(store, place, objects, grace_seconds, apply, now, "checkpoint"))
+    for place, objects in work:
+        if place not in held:
+            found.append(_stale(store, place, objects, grace_seconds, apply, now, "checkpoint"))
     return [f for f in found if f is not None]
 
 

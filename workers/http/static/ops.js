@@ -69,6 +69,15 @@ function retryButton(capture) {
   return button;
 }
 
+function thumb(src, what) {
+  const img = el("img", null, "thumb");
+  img.src = src;
+  img.alt = `thumbnail of ${what}`;
+  img.loading = "lazy";
+  img.addEventListener("error", () => img.replaceWith(el("span", "no image", "muted thumb")));
+  return img;
+}
+
 function setState(text, bad) {
   const state = document.getElementById("state");
   state.textContent = text;
@@ -96,35 +105,52 @@ function draw(s) {
   fill("workers", s.workers.map((w) => row([w.host, w.pid, w.threads, age(w.beat_age_seconds)])));
   document.getElementById("watchers").textContent = s.watchers.length
     ? s.watchers
-        .map((w) => `watcher ${w.name}: ${w.scans} scans, ${w.overflows} overflows, ${w.errors} errors`
-          + (w.paused ? ` — INTAKE PAUSED: ${w.paused.message}` : ""))
+        .map((w) => (w.kind === undefined
+          ? `watcher ${w.name}: ${w.scans} scans, ${w.overflows} overflows, ${w.errors} errors`
+            + (w.paused ? ` — INTAKE PAUSED: ${w.paused.message}` : "")
+          // A capture source (card, share, camera): online or why not, and what it imported.
+          : `${w.kind} source ${w.name.replace(/^source:/, "")}: `
+            + `${w.online ? "online" : "OFFLINE"} (${w.detail}), ${w.files_imported} imported, `
+            + `${w.files_pending} pending, ${w.errors} errors`))
         .join("; ")
     : "no watcher reports its health";
   fill("captures", Object.entries(s.captures).map(([state, n]) => row([state, n])));
   const a = s.activity;
   drawChart(a.per_minute);
+  // Failed and quarantined apart, as the captures table counts them.
   document.getElementById("rates").textContent =
-    `${a.published} published, ${a.failed} failed, ${a.retries} retried attempts; ` +
-    `${a.throughput_per_minute.toFixed(2)}/min, error rate ${(a.error_rate * 100).toFixed(1)} %, ` +
+    `${a.published} published, ${a.failed} failed, ${a.quarantined} quarantined, ` +
+    `${a.retries} retried attempts; ${a.throughput_per_minute.toFixed(2)}/min, ` +
+    `error rate (failed + quarantined) ${(a.error_rate * 100).toFixed(1)} %, ` +
     `retry rate ${(a.retry_rate * 100).toFixed(1)} %`;
   fill("stages", Object.entries(a.stage_seconds).map(([k, v]) => row([k, v.n, v.p50, v.p95])));
   fill(
     "failures",
     s.recent_failures.map((c) => {
-      const tr = row([c.id.slice(0, 12), c.state, c.source, el("span", c.reason, "reason"), retryButton(c)]);
+      const reason = el("div");
+      reason.append(el("span", c.reason, "reason"));
+      if (c.superseded_by) reason.append(el("div", c.superseded_by.message, "superseded"));
+      const tr = row([thumb(`/api/captures/${c.id}/thumb.jpg`, c.id), c.id.slice(0, 12), c.state,
+        c.source, reason, retryButton(c)]);
       tr.dataset.capture = c.id;
+      if (c.superseded_by) tr.dataset.superseded = c.superseded_by.id;
       return tr;
     }),
+  );
+  const folders = (s.pending_folders || []).map((f) => el("li", `${f.folder} (${f.files} file(s)): ${f.message}`));
+  document.getElementById("pending-folders").replaceChildren(
+    ...(folders.length ? folders : [el("li", "none", "muted")]),
   );
   const placement = Object.entries(s.needs_placement).flatMap(([site, scenes]) =>
     scenes.map((scene) => el("li", `${site} / ${scene}`)),
   );
   document.getElementById("placement").replaceChildren(...(placement.length ? placement : [el("li", "none", "muted")]));
   document.getElementById("scenes").replaceChildren(
-    ...s.scenes.map(({ site, scene }) => {
+    ...s.scenes.map(({ site, scene, thumb: key }) => {
       const li = el("li");
       const a = el("a", `${site} / ${scene}`);
       a.href = `/scene/${encodeURIComponent(site)}/${encodeURIComponent(scene)}`;
+      if (key) li.append(thumb(`/objects/${key}`, `${site}/${scene}`));
       li.append(a);
       return li;
     }),

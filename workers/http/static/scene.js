@@ -36,7 +36,7 @@ function pannellumView(el, cfg, v) {
     pitch: v.pitch,
     hfov,
     minHfov: 10,
-    maxHfov: 140,
+    maxHfov: Math.min(140, cfg.maxHfov ?? 140), // a partial scene's config narrows it
   });
   // Pannellum fires "load" inside pannellum.viewer(), before a listener can be added.
   return new Promise((resolve) => {
@@ -55,10 +55,18 @@ function marzipanoView(el, cfg, v) {
     cubeMapPreviewUrl: BUCKET + cfg.cubeMapPreviewUrl,
   });
   const geometry = new Marzipano.CubeGeometry(cfg.levels);
-  const limiter = Marzipano.RectilinearView.limit.traditional(cfg.faceSize, 140 * DEG);
-  // Marzipano: radians, pitch + is down, fov vertical.
+  const limiter = Marzipano.util.compose(
+    Marzipano.RectilinearView.limit.traditional(cfg.faceSize, 140 * DEG),
+    coverageLimiter(cfg.viewLimits),
+  );
+  // Marzipano: radians, pitch + is down, fov vertical. At a yaw that is exactly a multiple
+  // of 45 deg (the default yaw 0 above all) it leaves the side faces' tiles undrawn in a
+  // window wide enough to show them (bands and holes at 1280x800, not at 800x800), though
+  // it loads them; measured with SwiftShader and llvmpipe alike. A yaw nudge of 0.06 deg,
+  // under a pixel, draws them (a pitch nudge does not).
+  const nudge = 1e-3;
   const view = new Marzipano.RectilinearView(
-    { yaw: v.yaw * DEG, pitch: -v.pitch * DEG, fov: v.vfov * DEG },
+    { yaw: v.yaw * DEG + nudge, pitch: -v.pitch * DEG, fov: v.vfov * DEG },
     limiter,
   );
   const scene = viewer.createScene({ source, geometry, view, pinFirstLevel: true });
@@ -68,6 +76,53 @@ function marzipanoView(el, cfg, v) {
       if (stable) resolve(viewer);
     });
   });
+}
+
+// A partial scene's viewLimits (radians, Marzipano's pitch + down): keep the view's edges
+// inside them, narrowing the fov first when the range is smaller than the view.
+function coverageLimiter(limits) {
+  return (p) => {
+    if (!limits || !(p.width > 0 && p.height > 0)) return p;
+    const aspect = p.width / p.height;
+    if (limits.pitch) {
+      const [lo, hi] = limits.pitch;
+      p.fov = Math.min(p.fov, hi - lo);
+      p.pitch = Math.min(Math.max(p.pitch, lo + p.fov / 2), hi - p.fov / 2);
+    }
+    if (limits.yaw) {
+      const [lo, hi] = limits.yaw;
+      let hfov = 2 * Math.atan(Math.tan(p.fov / 2) * aspect);
+      if (hfov > hi - lo) {
+        hfov = hi - lo;
+        p.fov = 2 * Math.atan(Math.tan(hfov / 2) / aspect);
+      }
+      const mid = (lo + hi) / 2;
+      const off = ((((p.yaw - mid + Math.PI) % (2 * Math.PI)) + 2 * Math.PI) % (2 * Math.PI)) - Math.PI;
+      const room = (hi - lo - hfov) / 2;
+      p.yaw = mid + Math.min(Math.max(off, -room), room);
+    }
+    return p;
+  };
+}
+
+// A partial scene's visibleRange (PSV VisibleRangePlugin's options, radians, pitch + up):
+// the position nearest to `pos` whose view edges stay inside it at vertical fov `vfov`.
+function psvInRange(range, pos, vfov, aspect) {
+  if (!range) return pos;
+  const out = { ...pos };
+  if (range.verticalRange) {
+    const [lo, hi] = range.verticalRange;
+    const half = Math.min(vfov, hi - lo) / 2;
+    out.pitch = Math.min(Math.max(pos.pitch, lo + half), hi - half);
+  }
+  if (range.horizontalRange) {
+    const [lo, hi] = range.horizontalRange;
+    const half = Math.min(2 * Math.atan(Math.tan(vfov / 2) * aspect), hi - lo) / 2;
+    const mid = (lo + hi) / 2;
+    const off = ((((pos.yaw - mid + Math.PI) % (2 * Math.PI)) + 2 * Math.PI) % (2 * Math.PI)) - Math.PI;
+    out.yaw = mid + Math.min(Math.max(off, -(hi - lo) / 2 + half), (hi - lo) / 2 - half);
+  }
+  return out;
 }
 
 async function psvView(el, cfg, v) {
@@ -81,23 +136,38 @@ async function psvView(el, cfg, v) {
       .replace("{face}", p.faces[face])
       .replace("{row}", row)
       .replace("{col}", col);
-  const minFov = 30;
-  const maxFov = 120;
+  const maxFov = Math.min(120, cfg.maxFov ?? 120); // a partial scene's config narrows it
+  const minFov = Math.min(30, maxFov - 1);
   // PSV's zoom level maps linearly to the vertical fov, maxFov at 0 and minFov at 100.
-  const zoom = ((maxFov - v.vfov) / (maxFov - minFov)) * 100;
+  const vfov = Math.min(Math.max(v.vfov, minFov), maxFov);
+  const zoom = ((maxFov - vfov) / (maxFov - minFov)) * 100;
+  const fovOf = (level) => (maxFov - (level / 100) * (maxFov - minFov)) * DEG;
+  const aspect = el.clientWidth / el.clientHeight;
+  const start = psvInRange(cfg.visibleRange, { yaw: v.yaw * DEG, pitch: v.pitch * DEG }, vfov * DEG, aspect);
   const viewer = new Viewer({
     container: el,
     adapter: CubemapTilesAdapter,
     panorama: { levels: p.levels, tileUrl, flipTopBottom: p.flipTopBottom },
     sphereCorrection: cfg.sphereCorrection,
-    defaultYaw: v.yaw * DEG,
-    defaultPitch: v.pitch * DEG,
+    defaultYaw: start.yaw,
+    defaultPitch: start.pitch,
     defaultZoomLvl: zoom,
     minFov,
     maxFov,
     navbar: false,
     loadingTxt: "",
   });
+  if (cfg.visibleRange) {
+    const keep = () => {
+      const now = viewer.getPosition();
+      const fit = psvInRange(cfg.visibleRange, now, fovOf(viewer.getZoomLevel()), aspect);
+      if (Math.abs(fit.yaw - now.yaw) > 1e-6 || Math.abs(fit.pitch - now.pitch) > 1e-6) {
+        viewer.rotate(fit);
+      }
+    };
+    viewer.addEventListener("position-updated", keep);
+    viewer.addEventListener("zoom-updated", keep);
+  }
   return new Promise((resolve, reject) => {
     viewer.addEventListener("panorama-loaded", () => resolve(viewer), { once: true });
     viewer.addEventListener("panorama-error", (e) => reject(e.error), { once: true });

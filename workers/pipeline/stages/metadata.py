@@ -23,6 +23,7 @@ from workers.contract.keys import SceneKeys
 from workers.pipeline.job import Job
 from workers.pipeline.stage import Context
 from workers.pipeline.version import scene_version
+from workers.sites.cameras import lens_for, note
 from workers.sites.tour_update import locate_scene
 from workers.state.ledger import Capture, RawFile
 
@@ -54,11 +55,23 @@ class Metadata:
         job.meta = read_metadata(job.first)
         job.placement = locate_scene(ctx.store, capture.site, sidecar, job.meta)
         job.policy = ctx.settings.blur_policy(capture.site)
-        version = scene_version(capture, sidecar, settings=ctx.settings, inputs=ctx.inputs)
+        remembered = lens_for(ctx.store, capture.site, job.meta.make, _model(job))
+        job.lens = capture.overrides.lens or (remembered.profile if remembered else None)
+        if capture.overrides.lens is None and remembered is not None:
+            job.lens_note = note(remembered)
+        version = scene_version(
+            capture, sidecar, settings=ctx.settings, inputs=ctx.inputs,
+            lens=remembered.profile if remembered else None,
+        )  # fmt: skip
         job.keys = SceneKeys(capture.site, capture.scene, version)
         job.complete = ctx.store.exists(job.keys.manifest)
         if job.complete:
             ctx.ledger.note(capture.id, f"version {version} was complete already")
+
+
+def _model(job: Job) -> str | None:
+    """The camera model a lens is chosen by: EXIF, else the sidecar's device name."""
+    return job.need_meta().model or (job.sidecar.device if job.sidecar else None)
 
 
 def checked(ctx: Context, file: RawFile) -> bytes:

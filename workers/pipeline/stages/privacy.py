@@ -3,6 +3,12 @@
 Every published pixel comes from the array this stage blurs in place, so a failure here
 fails the capture unpublished. The stage runs when the capture's site requires blurring
 (``Settings.blur_policy``); with the policy off the source is published as it is.
+
+Faces are searched for in every view turned four ways (:mod:`stitching.privacy.search`),
+so a capture that was not levelled is searched as well as a level one. What was searched
+goes into ``scene.json`` (``privacy.views``, ``rolls_deg``, ``complete``); a search that
+could not cover the whole sphere is recorded as incomplete, and the review gate that follows
+(:class:`workers.pipeline.stages.review.Gate`) fails the capture before anything is drawn.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ class Blur:
             manual = [rotate_region(r, job.rotation) for r in manual]
         equirect = job.need_source().equirect
         result = blur_faces(equirect, detector, extra_regions=manual, out=equirect)
+        job.faces = [r for r in result.regions if r.source == "detector"]  # for review
         job.privacy = Privacy(
             blurred=True,
             policy="required",
@@ -52,4 +59,7 @@ class Blur:
             detector=result.detector,
             detector_version=result.detector_version,
             threshold=ctx.settings.blur_threshold,
+            views=result.views,
+            rolls_deg=list(result.rolls_deg),
+            complete=result.complete,
         )

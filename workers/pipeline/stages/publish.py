@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from config.settings import Settings
 from ingest.sidecar import Sidecar
 from workers.contract.keys import SceneKeys
 from workers.contract.scene import CurrentPointer, Privacy, SceneManifest, SourceFile
+from workers.contract.tour import Placement
 from workers.contract.viewers import viewer_configs
 from workers.pipeline import checkpoint
 from workers.pipeline.job import Job
@@ -65,7 +67,9 @@ class SwapPointer:
     """Point ``current.json`` at this version, unless a newer capture of the scene is live."""
 
     def done(self, job: Job, ctx: Context) -> bool:
-        return False  # a retry after scene.json still has to make sure of the pointer
+        # A retry after scene.json still has to make sure of the pointer; a held version
+        # (workers.pipeline.review) is not made live.
+        return job.review is not None
 
     def name(self, job: Job) -> str | None:
         return None  # part of publishing (or of the metadata stage when nothing was left)
@@ -89,9 +93,20 @@ class Tour:
             job.manifest = SceneManifest.model_validate_json(ctx.store.get(keys.manifest))
         if job.placement is None:
             raise RuntimeError(f"capture {job.id}: the metadata stage placed no scene")
-        entry = tour_entry(job.manifest, job.sidecar, job.placement)
-        indexer = indexer_for(ctx.store, debounce_seconds=ctx.settings.tour_debounce_seconds)
-        indexer.publish(job.capture.site, entry)
+        update_tour(ctx.store, ctx.settings, job.manifest, job.sidecar, job.placement)
+
+
+def update_tour(
+    store: ObjectStore,
+    settings: Settings,
+    manifest: SceneManifest,
+    sidecar: Sidecar | None,
+    placement: Placement,
+) -> None:
+    """Store a live version's tour entry (also what approving a held version does)."""
+    entry = tour_entry(manifest, sidecar, placement)
+    indexer = indexer_for(store, debounce_seconds=settings.tour_debounce_seconds)
+    indexer.publish(manifest.site, entry)
 
 
 def manifest(job: Job) -> SceneManifest:
@@ -126,10 +141,13 @@ def manifest(job: Job) -> SceneManifest:
         preview=job.previews.preview,
         thumb=job.previews.thumb,
         equirect=job.previews.equirect,
-        viewers=viewer_configs(keys, job.tiles.tileset, job.heading.heading_deg),
+        viewers=viewer_configs(keys, job.tiles.tileset, job.heading.heading_deg, job.coverage),
         metadata=_public_metadata(sidecar) | scene_metadata(job.placement, sidecar),
         stitch=source.details or None,
+        brackets=source.brackets,
         warnings=list(meta.warnings) + source.warnings,
+        checks=job.checks,
+        coverage=job.coverage,
     )
 
 

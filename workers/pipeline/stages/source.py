@@ -6,6 +6,8 @@ Three stage objects, in order:
   :mod:`workers.pipeline.checkpoint`); then nothing below runs, nor the privacy stage.
 - :class:`Kind` decodes a single image and decides what the capture is
   (:mod:`stitching.kinds`); its time counts in the metadata stage, as the decode's did.
+  Images that are HDR brackets of one position are all decoded and lined up here
+  (:mod:`stitching.hdr`), and fused by :class:`Build` before anything else.
 - :class:`Build` makes the equirect: stitched (stage "stitch": a dual-fisheye frame or
   pair, or a multi-shot set) or validated (stage "validate": a 2:1 equirect, or a partial
   panorama GPano places on the sphere).
@@ -13,24 +15,43 @@ Three stage objects, in order:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import numpy as np
 
-from config.errors import QuarantineError
+from config.errors import CaptureError, QuarantineError
+from ingest.camera_files import is_insta360_photo
 from ingest.gpano import GPano
-from ingest.image import decode_image
-from ingest.metadata import ImageMetadata
+from ingest.image import decode_image, probe_image
+from ingest.metadata import ImageMetadata, read_metadata
 from stitching.dual_fisheye import stitch_dual_fisheye
 from stitching.equirect import CroppedArea, place_cropped, validate_area
 from stitching.frames import Frame
-from stitching.kinds import is_equirect_aspect, lens_pair, single_image_kind
+from stitching.hdr import (
+    MIN_AGREEMENT,
+    Alignment,
+    align_brackets,
+    fuse_brackets,
+    reference_bracket,
+)
+from stitching.kinds import (
+    MAX_BRACKETS,
+    bracket_set,
+    exposure_steps,
+    is_equirect_aspect,
+    lens_pair,
+    single_image_kind,
+)
+from stitching.lens import LensProfile, generic_profile
 from stitching.multishot import stitch_frames
+from workers.contract.scene import Brackets
 from workers.pipeline import checkpoint
 from workers.pipeline.job import Job, Source
 from workers.pipeline.orientation import orient
 from workers.pipeline.stage import Context
 from workers.pipeline.stages.metadata import checked
+from workers.sites.cameras import GENERIC_LENS
 
 
 class Resume:
@@ -68,6 +89,8 @@ class Kind:
 
     def run(self, job: Job, ctx: Context) -> None:
         declared = job.sidecar.kind if job.sidecar else None
+        if _bracketed(job, ctx):
+            return
         if len(job.images) > 1 or declared == "multishot":
             job.stitch = True  # the stitch stage decodes the set
             return
@@ -76,7 +99,10 @@ class Kind:
         job.frames = [Frame(name=name, image=image)]
         gpano = job.need_meta().gpano
         projection = gpano.projection_type if gpano else None
-        kind = single_image_kind(image, declared=declared, projection=projection)
+        kind = single_image_kind(
+            image, declared=declared, projection=projection, name=name,
+            unstitched=is_insta360_photo(job.first),
+        )  # fmt: skip
         job.stitch = kind == "dual_fisheye"
 
 
@@ -90,7 +116,11 @@ class Build:
         return "stitch" if job.stitch else "validate"
 
     def run(self, job: Job, ctx: Context) -> None:
+        if job.brackets is not None:
+            _fuse(job)
         job.source = _stitched(job, ctx) if job.stitch else _validated(job, ctx)
+        if job.brackets is not None:
+            _record_brackets(job.source, job.brackets)
         orient(job)
 
 
@@ -101,12 +131,13 @@ def _stitched(job: Job, ctx: Context) -> Source:
     # The camera picks a dual-fisheye lens profile: EXIF, else the sidecar's device name.
     model = meta.model or (sidecar.device if sidecar else None)
     profiles = ctx.inputs.lens_profiles
+    chosen = _chosen_profile(job, profiles)  # an operator's fix or the site's memory
     if job.frames:  # one frame with both circles, decoded by the Kind stage
         frame = job.frames[0]
         return Source.stitched(
             stitch_dual_fisheye(
                 frame.image, make=meta.make, model=model, name=frame.name,
-                profiles=profiles, remapper=ctx.fisheye,
+                profiles=profiles, profile=chosen, remapper=ctx.fisheye,
             )
         )  # fmt: skip
     first = job.images[0]
@@ -121,6 +152,7 @@ def _stitched(job: Job, ctx: Context) -> Source:
             model=model,
             name=" + ".join(f.name for f in frames),
             profiles=profiles,
+            profile=chosen,
             remapper=ctx.fisheye,
         )
         return Source.stitched(replace(result, frames_used=[f.name for f in frames]))
@@ -134,6 +166,20 @@ def _stitched(job: Job, ctx: Context) -> Source:
             allow_incomplete=ctx.settings.allow_incomplete,
         )
     )
+
+
+def _chosen_profile(job: Job, profiles: Mapping[str, LensProfile]) -> LensProfile | None:
+    """The profile ``job.lens`` names (``generic``: the generic model); None: by make/model."""
+    if job.lens is None:
+        return None
+    if job.lens == GENERIC_LENS:
+        return generic_profile()
+    if job.lens not in profiles:
+        raise CaptureError(
+            f"lens profile {job.lens!r} is not one panodock knows (known: "
+            f"{', '.join(sorted(profiles))}, {GENERIC_LENS})"
+        )
+    return profiles[job.lens]
 
 
 def _validated(job: Job, ctx: Context) -> Source:
@@ -191,3 +237,103 @@ def _cropped_area(gpano: GPano | None) -> CroppedArea | None:
     return CroppedArea(
         full_width=full_w, full_height=full_h, left=left, top=top, width=width, height=height
     )
+
+
+def _bracketed(job: Job, ctx: Context) -> bool:
+    """Decode and line up the images when they are HDR brackets of one position.
+
+    True: ``job.frames`` holds the brackets, ``job.brackets`` how they line up, and
+    ``job.stitch`` says whether the fused image is a dual-fisheye frame (decided on the
+    middle exposure). False: the job goes on as before (one image, a lens pair, a multi-shot
+    set); images the EXIF alone calls brackets but whose views differ (a rotating head in
+    auto exposure) are not brackets.
+    """
+    sidecar = job.sidecar
+    declared = sidecar.brackets if sidecar else None
+    kind = sidecar.kind if sidecar else None
+    count = len(job.images)
+    if kind == "multishot" or declared == 1:
+        return False
+    if declared is None and not 2 <= count <= MAX_BRACKETS:
+        return False
+    names = [f.name for f in job.images]
+    data = [job.first] + [checked(ctx, f) for f in job.images[1:]]
+    metas = [job.need_meta()] + [read_metadata(d) for d in data[1:]]
+    infos = [probe_image(d, name=n) for d, n in zip(data, names, strict=True)]
+    exposures = exposure_steps(
+        [m.exposure_time_s for m in metas], [m.exposure_bias_ev for m in metas]
+    )
+    evidence = bracket_set(
+        [(i.width, i.height) for i in infos], exposures,
+        names=names, declared_kind=kind, declared_brackets=declared,
+    )  # fmt: skip
+    if evidence is None:
+        return False
+    evs: list[float | None] = list(exposures) if exposures else [None] * count
+    frames = [
+        Frame(name=n, image=decode_image(d, name=n), exposure_ev=ev, position=0)
+        for n, d, ev in zip(names, data, evs, strict=True)
+    ]
+    del data
+    reference = reference_bracket(evs)
+    alignment = align_brackets([f.image for f in frames], reference=reference)
+    if evidence == "exif" and not alignment.lined_up():
+        ctx.ledger.note(
+            job.id,
+            f"the EXIF exposures of {', '.join(names)} differ but their views do not match "
+            f"(bitmap agreement {min(alignment.agreement):.2f}): not HDR brackets",
+        )
+        return False
+    job.frames = frames
+    job.brackets = Brackets(
+        count=count,
+        files=names,
+        exposure_ev=exposures,
+        reference=names[reference],
+        shifts_px=list(alignment.shifts),
+        agreement=[round(a, 3) for a in alignment.agreement],
+        recognised_by=evidence,
+    )
+    middle = frames[reference]
+    gpano = job.need_meta().gpano
+    projection = gpano.projection_type if gpano else None
+    job.stitch = (
+        single_image_kind(middle.image, declared=kind, projection=projection, name=middle.name)
+        == "dual_fisheye"
+    )
+    return True
+
+
+def _fuse(job: Job) -> None:
+    """Replace the brackets in ``job.frames`` by their fusion (before the fisheye remap)."""
+    brackets = job.brackets
+    if brackets is None or len(job.frames) < 2:
+        return
+    images = [f.image for f in job.frames]
+    height, width = images[0].shape[:2]
+    # A full equirect's edges meet: shifts and the fusion wrap round there.
+    wrap = (
+        not job.stitch
+        and is_equirect_aspect(width, height)
+        and _cropped_area(job.need_meta().gpano) is None
+    )
+    alignment = Alignment(
+        reference=brackets.files.index(brackets.reference),
+        shifts=tuple(brackets.shifts_px),
+        agreement=tuple(brackets.agreement),
+    )
+    fused = fuse_brackets(images, alignment, wrap=wrap)
+    job.frames = [Frame(name=" + ".join(brackets.files), image=fused)]
+
+
+def _record_brackets(source: Source, brackets: Brackets) -> None:
+    source.brackets = brackets
+    if "frames_used" in source.details:
+        source.details["frames_used"] = list(brackets.files)
+    worst = min(brackets.agreement)
+    if worst < MIN_AGREEMENT:
+        source.warnings.append(
+            f"the brackets {', '.join(brackets.files)} do not line up well (bitmap agreement "
+            f"{worst:.2f} after the best shift, below {MIN_AGREEMENT}): the camera or the "
+            "scene moved between exposures; expect ghosts"
+        )
