@@ -12,17 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stitching.sphere import FACES, direction_to_face, face_directions, face_maps
+from tests.tiling.reference import DIRECTIONS
 
-# The published face table, written out again so the tests do not trust the code's copy:
-# face -> direction of face pixel with a (column axis) and b (row axis) in [-1, 1].
-TABLE = {
-    "f": lambda a, b: (a, -b, np.ones_like(a)),
-    "b": lambda a, b: (-a, -b, -np.ones_like(a)),
-    "l": lambda a, b: (-np.ones_like(a), -b, a),
-    "r": lambda a, b: (np.ones_like(a), -b, -a),
-    "u": lambda a, b: (a, np.ones_like(a), b),
-    "d": lambda a, b: (a, -np.ones_like(a), -b),
-}
+# The published face table, written out apart from the code's copy (the tiling tests'
+# independent reference keeps it): face -> direction of face pixel (a, b in [-1, 1]).
+TABLE = DIRECTIONS
 
 
 def equirect_xy(x, y, z, width, height):

@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from fastapi.testclient import TestClient
+
 from tests.support.pipeline import Harness
 from workers.contract.scene import Check
+from workers.http.api import create_api
 from workers.pipeline.job import Job
 from workers.pipeline.runner import Pipeline
 from workers.pipeline.stage import Context
@@ -71,3 +74,9 @@ def level_unless_fixed(job: Job) -> list[Check]:
         return [Check(name="level", value=0.4, limit=2.0, verdict="ok",
                       message="the horizon is level within 0.4 deg")]  # fmt: skip
     return [warn()]
+
+
+def api_client(harness: Harness) -> TestClient:
+    """The harness's status API, called from loopback (as the console's tests call it)."""
+    app = create_api(harness.settings, harness.settings.redis_url or "", store=harness.store)
+    return TestClient(app, base_url="http://localhost", client=("127.0.0.1", 50000))

@@ -16,7 +16,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from config.settings import Settings
@@ -24,8 +23,8 @@ from ingest.watcher import InboxWatcher
 from tests.sites.conftest import run_cli
 from tests.support.pipeline import Harness, file_candidate, folder_candidate, write_folder
 from tests.support.waiting import wait_for
+from tests.workers.review_support import api_client
 from workers.cli.captures import status as status_command
-from workers.http.api import create_api
 from workers.ops.status import activity, publish_watcher_health
 from workers.state.ledger import State
 
@@ -40,11 +39,6 @@ def harness(settings: Settings) -> Harness:
     return Harness(settings.model_copy(update={"serve_token": SecretStr(TOKEN)}))
 
 
-def _client(harness: Harness) -> TestClient:
-    app = create_api(harness.settings, harness.settings.redis_url or "", store=harness.store)
-    return TestClient(app, base_url="http://localhost", client=("127.0.0.1", 50000))
-
-
 def _cli_status(harness: Harness, capsys: pytest.CaptureFixture[str]) -> str:
     settings = harness.settings
     assert status_command(settings, settings.redis_url or "", harness.app.ledger, None) == 0
@@ -57,7 +51,7 @@ def test_a_folder_without_capture_json_is_listed_as_pending_then_taken_and_publi
     quiet = 2.0
     watcher = InboxWatcher(tmp_path / "inbox", harness.intake, settle_seconds=0.2,
                            folder_settle_seconds=quiet, rescan_seconds=0.2)  # fmt: skip
-    client = _client(harness)
+    client = api_client(harness)
     watcher.start()
     try:
         folder = watcher.inbox / "room-214"
@@ -102,7 +96,7 @@ def test_the_last_hour_counts_failed_and_quarantined_apart(
     out = _cli_status(harness, capsys)
     assert "last hour 1 published, 0 failed, 3 quarantined" in out
     assert "error rate (failed + quarantined) 75.0 %" in out
-    body = _client(harness).get("/api/status", headers=AUTH).json()
+    body = api_client(harness).get("/api/status", headers=AUTH).json()
     assert (body["activity"]["failed"], body["activity"]["quarantined"]) == (0, 3)
     assert body["captures"]["failed"] == 0 and body["captures"]["quarantined"] == 3
 
@@ -116,7 +110,7 @@ def test_a_failure_superseded_by_a_later_capture_of_its_folder_says_so(
     other = harness.ingest(file_candidate(tmp_path / "other.jpg"))
     harness.drain()
     assert harness.app.ledger.get(broken).state == State.QUARANTINED
-    client = _client(harness)
+    client = api_client(harness)
     rows = {r["id"]: r for r in client.get("/api/status", headers=AUTH).json()["recent_failures"]}
     assert rows[broken]["superseded_by"] is None
 
@@ -148,7 +142,7 @@ def test_a_failure_superseded_by_a_later_capture_of_its_folder_says_so(
 
 
 def test_the_favicon_is_served_to_anyone(harness: Harness) -> None:
-    client = _client(harness)
+    client = api_client(harness)
     icon = client.get("/favicon.ico")
     assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
     assert icon.content[:4] == b"\x00\x00\x01\x00", "an ICO file"

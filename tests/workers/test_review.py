@@ -14,17 +14,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from config.settings import Settings
 from ingest.sidecar import BlurRegion
 from tests.support.pipeline import Harness, file_candidate, folder_candidate, write_folder
-from tests.workers.review_support import level_unless_fixed, warn, with_checks
+from tests.workers.review_support import api_client, level_unless_fixed, warn, with_checks
 from workers.access.shares import Shares
 from workers.contract.keys import SceneKeys, current_key, review_key
 from workers.contract.scene import Check, SceneManifest
-from workers.http.api import create_api
 from workers.ops import review as actions
 from workers.ops.actions import retry_capture
 from workers.pipeline.review import decide, load_hold
@@ -42,11 +40,6 @@ FAIL = Check(name="privacy", value=3, verdict="fail", message="the face search c
 @pytest.fixture
 def harness(settings: Settings) -> Harness:
     return Harness(settings.model_copy(update={"serve_token": SecretStr(TOKEN)}))
-
-
-def _client(harness: Harness) -> TestClient:
-    app = create_api(harness.settings, harness.settings.redis_url or "", store=harness.store)
-    return TestClient(app, base_url="http://localhost", client=("127.0.0.1", 50000))
 
 
 def _held(harness: Harness, tmp_path: Path, jpeg: bytes, name: str = "hall") -> str:
@@ -136,7 +129,7 @@ def test_a_held_version_is_stored_but_no_viewer_or_share_reaches_it(
     assert hold is not None and [c.name for c in hold.checks if c.verdict != "ok"] == ["level"]
     assert len(hold.checks) > 2, "the checks stage's own checks are kept beside the given ones"
 
-    client = _client(harness)
+    client = api_client(harness)
     tile = f"{keys.tiles}/1/f/0/0.jpg"
     for key in (tile, keys.manifest, keys.thumb, keys.equirect):
         assert client.get(f"/objects/{key}", headers=AUTH).status_code == 404, key
@@ -167,7 +160,7 @@ def test_approving_makes_the_held_version_live_and_records_who(
     sent = with_checks(harness, [warn()])
     capture_id = _held(harness, tmp_path, small_pano_jpeg)
     keys = _keys(harness, capture_id)
-    client = _client(harness)
+    client = api_client(harness)
     tile = f"/objects/{keys.tiles}/1/f/0/0.jpg"
     assert client.get(tile, headers=AUTH).status_code == 404
 
