@@ -122,8 +122,10 @@ class Settings(BaseSettings):
     )
     fisheye_interpolation: Literal["bilinear", "bicubic"] = Field(
         "bilinear",
-        description="Resampling of dual-fisheye frames: bilinear, or bicubic (sharper where "
-        "the panorama is about as fine as the fisheye circles, about twice the time).",
+        description="Resampling of dual-fisheye frames: bilinear (the frame sharpened first "
+        "by a 3-tap prefilter, in the pass that applies the exposure gains, when the panorama "
+        "is at least 0.75x as fine as the fisheye circles), or bicubic (sharper still where "
+        "the panorama is about as fine as the circles, about twice the render time).",
         json_schema_extra=OUTPUT,
     )
     allow_incomplete: bool = Field(

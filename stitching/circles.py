@@ -6,6 +6,15 @@ the picture only dent the outline inwards and light leaking past the rim only bu
 outwards, so the fit keeps the points close to a first fit's rim and fits again. Points on
 the frame's edges are not rim points (circles are often clipped top and bottom) and are
 left out.
+
+A camera whose lens housing is lit (the Samsung Gear 360 in sunlight) shows a grey band
+around its picture that is bright where the sun falls on it and dark elsewhere, so the
+bright component bulges towards the light and the first circle comes out too large and off
+centre (37 px on the Gear 360 test frame). The circle is therefore refined from the rim
+itself: along rays from the first centre, every place where the brightness steps down
+into darkness is a candidate, and the circle that the most rays agree on (a RANSAC fit
+over the candidates) is the image circle. A lit arc of housing covers part of the rays
+only; the picture's own edge drops into darkness all round.
 """
 
 from __future__ import annotations
@@ -22,6 +31,17 @@ DARK_LEVEL = 28
 _WORK_HALF_WIDTH = 1024
 _MIN_RADIUS_FRACTION = 0.3  # of the half-frame width
 _MAX_RADIUS_FRACTION = 0.62
+# Rim refinement: rays per circle, the band searched (share of the first radius), the
+# smallest step down into darkness (0..255) that is a rim candidate, the tolerance of a
+# candidate on a circle (share of the radius, at least 1 px) and the share of the rays
+# that must agree on the refined circle for it to replace the first one ...
+_RAYS = 720
+_BAND = (0.82, 1.04)
+_MIN_STEP = 12.0
+_ON_CIRCLE = 0.002
+_MIN_SUPPORT = 0.25
+_BEAT_FIRST = 1.5  # ... and agree this many times better than on the first circle
+_RANSAC_TRIES = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +88,8 @@ def detect_circles(img: np.ndarray) -> tuple[Circle, Circle] | None:
             return None
         found.append(Circle(x=c.x * sx, y=c.y * sy, radius=c.radius * sx))
     right, left_c = found
+    full = cv2.GaussianBlur(img if img.ndim == 2 else img.max(axis=2), (3, 3), 0)
+    right, left_c = (_refine_rim(full, c) for c in (right, left_c))
     if abs(right.radius / left_c.radius - 1.0) > 0.1:
         return None
     if abs(right.y - left_c.y) > 0.1 * right.radius:
@@ -138,3 +160,86 @@ def _dark_outside(gray: np.ndarray, cx: float, cy: float, r: float) -> bool:
     if n < 0.03 * h * w:
         return False
     return float((gray[outside] <= DARK_LEVEL * 2).mean()) > 0.7
+
+
+def _refine_rim(gray: np.ndarray, first: Circle) -> Circle:
+    """The circle most rays from ``first``'s centre see the picture end on (see the module
+    doc); ``first`` when too few rays agree. ``gray``: the full-size max-channel frame."""
+    cands, angle_of, rays = _rim_candidates(gray, first)
+    if len(cands) < 3 or rays == 0:
+        return first
+    rng = np.random.default_rng(0)
+    tol = max(1.0, _ON_CIRCLE * first.radius)
+    sector = angle_of * 12 // _RAYS
+    best: tuple[int, tuple[float, float, float]] | None = None
+    for _ in range(_RANSAC_TRIES):
+        pick = rng.choice(len(cands), 3, replace=False)
+        if len(set(sector[pick].tolist())) < 3:
+            continue
+        cx, cy, r = _fit(cands[pick])
+        if not (_BAND[0] * first.radius <= r <= _BAND[1] * first.radius):
+            continue
+        near = np.abs(np.hypot(cands[:, 0] - cx, cands[:, 1] - cy) - r) < tol
+        support = len(np.unique(angle_of[near]))
+        if best is None or support > best[0]:
+            best = (support, (cx, cy, r))
+    if best is None or best[0] < _MIN_SUPPORT * rays:
+        return first
+    cx, cy, r = best[1]
+    # The first circle is kept unless the rays clearly agree on another: on a clean rim
+    # both are the same circle, and on a soft rim the candidates are too sparse to beat it.
+    loose = max(3.0, 2.5 * tol)
+
+    def rays_on(x: float, y: float, radius: float) -> int:
+        near = np.abs(np.hypot(cands[:, 0] - x, cands[:, 1] - y) - radius) < loose
+        return len(np.unique(angle_of[near]))
+
+    if rays_on(cx, cy, r) < _BEAT_FIRST * rays_on(first.x, first.y, first.radius):
+        return first
+    for _ in range(3):  # least squares over the agreeing candidates
+        near = np.abs(np.hypot(cands[:, 0] - cx, cands[:, 1] - cy) - r) < tol
+        if near.sum() < 20:
+            return first
+        cx, cy, r = _fit(cands[near])
+    return Circle(x=cx, y=cy, radius=r)
+
+
+def _rim_candidates(gray: np.ndarray, c: Circle) -> tuple[np.ndarray, np.ndarray, int]:
+    """Places along rays from ``c``'s centre where the brightness steps down into darkness.
+
+    Returns the candidates' (x, y) in px, each one's ray index, and how many rays had
+    room for a candidate (rays that leave the frame early have none).
+    """
+    h, w = gray.shape[:2]
+    angles = np.arange(_RAYS) * (2 * np.pi / _RAYS)
+    radii = np.arange(_BAND[0] * c.radius, _BAND[1] * c.radius, 1.0)
+    a, r = np.meshgrid(angles, radii, indexing="ij")
+    mx = (c.x + r * np.cos(a) - 0.5).astype(np.float32)
+    my = (c.y + r * np.sin(a) - 0.5).astype(np.float32)
+    prof = cv2.remap(gray.astype(np.float32), mx, my, cv2.INTER_LINEAR)
+    seen = (mx >= 1) & (mx <= w - 2) & (my >= 1) & (my <= h - 2)
+    k = max(2, round(0.006 * c.radius))
+    m = len(radii)
+    if m < 2 * k + 3:
+        return np.zeros((0, 2)), np.zeros(0, np.int64), 0
+    csum = np.pad(np.cumsum(prof, axis=1), ((0, 0), (1, 0)))
+    j = np.arange(k, m - k)
+    inner = (csum[:, j] - csum[:, j - k]) / k  # prof[j-k .. j-1]
+    outer = (csum[:, j + k + 1] - csum[:, j + 1]) / k  # prof[j+1 .. j+k]
+    ok = seen[:, j - k] & seen[:, j + k]
+    step = np.where(ok, inner - outer, 0.0)
+    peak = (
+        (step[:, 1:-1] >= step[:, :-2])
+        & (step[:, 1:-1] > step[:, 2:])
+        & (step[:, 1:-1] > _MIN_STEP)
+        & (outer[:, 1:-1] <= 2 * DARK_LEVEL)
+    )
+    ray, col = np.nonzero(peak)
+    s0, s1, s2 = (step[ray, col + d] for d in (0, 1, 2))
+    den = s0 - 2 * s1 + s2
+    off = np.where(np.abs(den) > 1e-6, 0.5 * (s0 - s2) / np.where(den == 0, 1, den), 0.0)
+    rad = radii[col + 1 + k] + np.clip(off, -0.5, 0.5)
+    th = angles[ray]
+    points = np.column_stack([c.x + rad * np.cos(th), c.y + rad * np.sin(th)])
+    rays = int(ok.any(axis=1).sum())
+    return points, ray.astype(np.int64), rays

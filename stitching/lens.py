@@ -215,3 +215,140 @@ def _profile(name: str, entry: dict[str, Any]) -> LensProfile:
         models=tuple(entry.get("models", ())),
         notes=tuple(entry.get("notes", ())),
     )
+
+
+# --- records: a profile as JSON-able data (site.json, scene.json) and back ---------------
+
+#: Bounds a stored record must respect (records come from the store: untrusted data).
+_FOV_RANGE = (120.0, 250.0)
+_MAX_SIDE = 100_000  # px, any frame side
+_MAX_TEXT = 200  # characters in a name, make, model or note
+_MAX_ITEMS = 16  # makes, models or notes
+_FLOAT_BOUNDS = dict(  # field -> largest magnitude
+    a=1.0, b=1.0, c=1.0, vb=10.0, vc=10.0, vd=10.0, yaw_deg=360.0, pitch_deg=360.0, roll_deg=360.0
+)
+_PROJECTIONS = ("equidistant", "equisolid", "stereographic", "orthographic")
+_RECORD_KEYS = {"name", "frame_size", "lenses", "makes", "models", "notes"}
+
+
+def profile_record(profile: LensProfile) -> dict[str, Any]:
+    """``profile`` as a JSON-able dict of plain values; :func:`profile_from_record` inverts it."""
+    lenses = []
+    for lens in profile.lenses:
+        entry: dict[str, Any] = {
+            "fov_deg": float(lens.fov_deg),
+            "projection": lens.projection,
+            "centre": None if lens.centre is None else [float(v) for v in lens.centre],
+            "radius": None if lens.radius is None else float(lens.radius),
+        }
+        entry.update({key: float(getattr(lens, key)) for key in _FLOAT_BOUNDS})
+        lenses.append(entry)
+    return {
+        "name": profile.name,
+        "frame_size": None if profile.frame_size is None else [int(v) for v in profile.frame_size],
+        "lenses": lenses,
+        "makes": list(profile.makes),
+        "models": list(profile.models),
+        "notes": list(profile.notes),
+    }
+
+
+def profile_from_record(record: Mapping[str, Any]) -> LensProfile:
+    """The :class:`LensProfile` a :func:`profile_record` dict describes, validated.
+
+    Every value is checked for type and range: field of view 120-250 deg, a known projection,
+    radius > 0 and centre inside the reference frame (both need ``frame_size``), finite and
+    bounded polynomial, pose and vignetting figures, short strings, no unknown keys.
+
+    Raises
+    ------
+    ValueError
+        The record is malformed; the message names the field.
+    """
+    if not isinstance(record, Mapping):
+        raise ValueError(f"lens record: expected an object, got {type(record).__name__}")
+    unknown = set(record) - _RECORD_KEYS
+    if unknown:
+        raise ValueError(f"lens record: unknown keys {sorted(map(str, unknown))[:5]}")
+    name = _text(record.get("name"), "name")
+    size_raw = record.get("frame_size")
+    frame_size = None
+    if size_raw is not None:
+        if not isinstance(size_raw, list | tuple) or len(size_raw) != 2:
+            raise ValueError(f"lens record {name}: frame_size must be [width, height]")
+        w, h = (_int(v, f"frame_size[{i}]", name) for i, v in enumerate(size_raw))
+        frame_size = (w, h)
+    lenses_raw = record.get("lenses")
+    if not isinstance(lenses_raw, list | tuple) or len(lenses_raw) != 2:
+        raise ValueError(f"lens record {name}: lenses must be a list of exactly two lenses")
+    lenses = tuple(_lens_from(raw, i, name, frame_size) for i, raw in enumerate(lenses_raw))
+    return LensProfile(
+        name=name,
+        lenses=(lenses[0], lenses[1]),
+        frame_size=frame_size,
+        makes=_texts(record.get("makes", []), "makes", name),
+        models=_texts(record.get("models", []), "models", name),
+        notes=_texts(record.get("notes", []), "notes", name),
+    )
+
+
+def _lens_from(raw: Any, i: int, name: str, frame_size: tuple[int, int] | None) -> Lens:
+    where = f"lens record {name}, lens {i}"
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{where}: expected an object")
+    unknown = set(raw) - _LENS_FIELDS
+    if unknown:
+        raise ValueError(f"{where}: unknown fields {sorted(map(str, unknown))[:5]}")
+    fov = _float(raw.get("fov_deg"), "fov_deg", where)
+    if not _FOV_RANGE[0] <= fov <= _FOV_RANGE[1]:
+        raise ValueError(f"{where}: fov_deg {fov:g} is outside {_FOV_RANGE[0]:g}-{_FOV_RANGE[1]:g}")
+    projection = raw.get("projection")
+    if projection not in _PROJECTIONS:
+        raise ValueError(f"{where}: unknown projection {str(projection)[:40]!r}")
+    values: dict[str, Any] = {"fov_deg": fov, "projection": projection}
+    for key, bound in _FLOAT_BOUNDS.items():
+        value = _float(raw.get(key, 0.0), key, where)
+        if abs(value) > bound:
+            raise ValueError(f"{where}: {key} {value:g} is outside ±{bound:g}")
+        values[key] = value
+    centre, radius = raw.get("centre"), raw.get("radius")
+    if (centre is not None or radius is not None) and frame_size is None:
+        raise ValueError(f"{where}: a centre or radius needs the record's frame_size")
+    if radius is not None:
+        values["radius"] = _float(radius, "radius", where)
+        if not 0.0 < values["radius"] <= max(frame_size or (0, 0)):
+            raise ValueError(f"{where}: radius {values['radius']:g} px is not in (0, frame side]")
+    if centre is not None:
+        if not isinstance(centre, list | tuple) or len(centre) != 2:
+            raise ValueError(f"{where}: centre must be [x, y]")
+        x, y = (_float(v, "centre", where) for v in centre)
+        assert frame_size is not None
+        if not (0.0 <= x <= frame_size[0] and 0.0 <= y <= frame_size[1]):
+            w, h = frame_size
+            raise ValueError(f"{where}: centre ({x:g}, {y:g}) is outside the {w}x{h} frame")
+        values["centre"] = (x, y)
+    return Lens(**values)
+
+
+def _float(value: Any, key: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{where}: {key} must be a finite number, got {str(value)[:40]!r}")
+    return float(value)
+
+
+def _int(value: Any, key: str, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_SIDE:
+        raise ValueError(f"lens record {name}: {key} must be an integer in 1-{_MAX_SIDE}")
+    return value
+
+
+def _text(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > _MAX_TEXT:
+        raise ValueError(f"lens record: {key} must be a string of 1-{_MAX_TEXT} characters")
+    return value
+
+
+def _texts(value: Any, key: str, name: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or len(value) > _MAX_ITEMS:
+        raise ValueError(f"lens record {name}: {key}: a list of {_MAX_ITEMS} strings at most")
+    return tuple(_text(v, f"{key} entry") for v in value)

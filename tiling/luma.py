@@ -24,7 +24,7 @@ Pure array code: takes and returns numpy arrays, no I/O.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -40,7 +40,7 @@ MARGIN = 8
 _WHOLE_WIDTH = 0.45
 
 #: Largest side cv2.remap's int16 fixed-point maps can address.
-_MAX_SIDE = np.iinfo(np.int16).max - 2 * MARGIN
+MAX_SIDE = np.iinfo(np.int16).max - 2 * MARGIN
 
 
 def _half_phase_kernel(lobes: int = 4) -> np.ndarray:
@@ -74,13 +74,6 @@ class LumaMaps:
     luma: tuple[np.ndarray, np.ndarray]
     chroma: tuple[np.ndarray, np.ndarray]
     chroma_size: int
-
-    def shifted(self, columns: int) -> LumaMaps:
-        """The same face turned by ``columns`` source columns of yaw (exact while no rotation)."""
-        map1 = self.chroma[0].copy()
-        map1[..., 0] += columns
-        c0, c1 = self.cols
-        return replace(self, cols=(c0 + columns, c1 + columns), chroma=(map1, self.chroma[1]))
 
     @property
     def nbytes(self) -> int:
@@ -123,15 +116,10 @@ def luma_maps(
         unwrapped = np.mod(col - centre + width / 2.0, width) - width / 2.0 + centre
         lo, hi = float(unwrapped.min()), float(unwrapped.max())
         if hi - lo > _WHOLE_WIDTH * width:
-            # The face surrounds a pole: every column, as they are, and a wrapped margin.
-            unwrapped, lo, hi = col, -0.5, width - 0.5
-    c0, c1 = math.floor(lo) - MARGIN, math.ceil(hi) + MARGIN + 1
-    pole = min(MARGIN, height)  # rows continued past a pole (all of a tiny image)
-    r0 = max(-pole, math.floor(float(row.min())) - MARGIN)
-    r1 = min(height + pole, math.ceil(float(row.max())) + MARGIN + 1)
-    if r1 - r0 > _MAX_SIDE // 2 or c1 - c0 > _MAX_SIDE:
-        raise ValueError(f"a {c1 - c0}x{r1 - r0} px source window is too large for a face")
-    scale_x = 2 if 2 * (c1 - c0) <= _MAX_SIDE else 1
+            unwrapped = col  # the face surrounds a pole: every column, as they are
+    (r0, r1), (c0, c1), scale_x = window_bounds(
+        lo, hi, float(row.min()), float(row.max()), width=width, height=height
+    )
     # Sample 2k of the upsampled window is source pixel k: coordinates simply double.
     x = np.subtract(unwrapped, c0, dtype=np.float32)
     x *= scale_x
@@ -147,6 +135,34 @@ def luma_maps(
         chroma=chroma,
         chroma_size=chroma[0].shape[0],
     )
+
+
+def window_bounds(
+    lo: float, hi: float, row_min: float, row_max: float, *, width: int, height: int
+) -> tuple[tuple[int, int], tuple[int, int], int]:
+    """The source window of a face whose samples span columns lo..hi and rows row_min..max.
+
+    Columns unwrapped across the seam, rows unclamped (cv2.remap convention). A span wider
+    than :data:`_WHOLE_WIDTH` of the width surrounds a pole: then every column is taken,
+    with a wrapped margin. Returns ``(rows, cols, scale_x)``: the half-open row and column
+    ranges with :data:`MARGIN` around the samples, and the column upsampling (1 when twice
+    the window would be too wide for int16 maps).
+
+    Raises
+    ------
+    ValueError
+        A window too large for int16 maps.
+    """
+    if hi - lo > _WHOLE_WIDTH * width:
+        lo, hi = -0.5, width - 0.5
+    c0, c1 = math.floor(lo) - MARGIN, math.ceil(hi) + MARGIN + 1
+    pole = min(MARGIN, height)  # rows continued past a pole (all of a tiny image)
+    r0 = max(-pole, math.floor(row_min) - MARGIN)
+    r1 = min(height + pole, math.ceil(row_max) + MARGIN + 1)
+    if r1 - r0 > MAX_SIDE // 2 or c1 - c0 > MAX_SIDE:
+        raise ValueError(f"a {c1 - c0}x{r1 - r0} px source window is too large for a face")
+    scale_x = 2 if 2 * (c1 - c0) <= MAX_SIDE else 1
+    return (r0, r1), (c0, c1), scale_x
 
 
 def sphere_window(
@@ -201,19 +217,22 @@ def upsample2(gray: np.ndarray, scale_x: int = 2) -> np.ndarray:
         uint8 (2h, scale_x * w).
     """
     h, w = gray.shape
-    out = np.empty((2 * h, scale_x * w), np.uint8)
     border = cv2.BORDER_REPLICATE
     down = cv2.filter2D(gray, -1, _K_COL, anchor=(0, _ANCHOR), borderType=border)
     if scale_x == 1:
-        out[0::2] = gray
-        out[1::2] = down
-        return out
+        rows = np.empty((h, 2, w), np.uint8)
+        rows[:, 0] = gray
+        rows[:, 1] = down
+        return rows.reshape(2 * h, w)
+    # Interleaved as (row, row parity, column, column parity): cv2.merge writes each pair
+    # of planes into its rows at once (much faster than strided numpy assignments).
+    out = np.empty((h, 2, w, 2), np.uint8)
     across = cv2.filter2D(gray, -1, _K_ROW, anchor=(_ANCHOR, 0), borderType=border)
-    out[0::2, 0::2] = gray
-    out[0::2, 1::2] = across
-    out[1::2, 0::2] = down
-    out[1::2, 1::2] = cv2.filter2D(across, -1, _K_COL, anchor=(0, _ANCHOR), borderType=border)
-    return out
+    cv2.merge([gray, across], dst=out[:, 0])
+    diag = cv2.filter2D(across, -1, _K_COL, anchor=(0, _ANCHOR), borderType=border)
+    del across
+    cv2.merge([down, diag], dst=out[:, 1])
+    return out.reshape(2 * h, 2 * w)
 
 
 def render_face(equirect: np.ndarray, maps: LumaMaps) -> np.ndarray:
@@ -234,20 +253,56 @@ def render_face(equirect: np.ndarray, maps: LumaMaps) -> np.ndarray:
     ValueError
         Not a uint8 BGR image.
     """
+    check_bgr(equirect)
+    luma = sharp_luma(equirect, maps.rows, maps.cols, maps.scale_x, maps.luma)
+    return with_chroma(equirect, maps.chroma, maps.size, luma)
+
+
+def check_bgr(equirect: np.ndarray) -> None:
+    """ValueError unless ``equirect`` is uint8 BGR (H, W, 3)."""
     if equirect.dtype != np.uint8 or equirect.ndim != 3 or equirect.shape[2] != 3:
         raise ValueError(
             f"the published face needs a uint8 BGR equirect, got {equirect.dtype} {equirect.shape}"
         )
-    window = sphere_window(equirect, maps.rows, maps.cols, gray=True)
-    dense = upsample2(window, maps.scale_x)
-    luma = cv2.remap(
-        dense, maps.luma[0], maps.luma[1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
-    )
-    small = cv2.remap(
-        equirect, maps.chroma[0], maps.chroma[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP
-    )
-    ycc = cv2.cvtColor(small, cv2.COLOR_BGR2YCrCb)
-    if maps.chroma_size != maps.size:
-        ycc = cv2.resize(ycc, (maps.size, maps.size), interpolation=cv2.INTER_LINEAR)
+
+
+def sharp_luma(
+    equirect: np.ndarray,
+    rows: tuple[int, int],
+    cols: tuple[int, int],
+    scale_x: int,
+    luma: tuple[np.ndarray, np.ndarray],
+    *,
+    flip: int | None = None,
+) -> np.ndarray:
+    """The luma of a face (or part of one): its window upsampled 2x, one bicubic remap.
+
+    ``flip`` (a cv2.flip code) turns the window before and the result after, for maps made
+    for the mirror image of this window (:mod:`tiling.mirror`).
+
+    Returns
+    -------
+    np.ndarray
+        uint8, the shape of the maps.
+    """
+    window = sphere_window(equirect, rows, cols, gray=True)
+    if flip is not None:
+        window = cv2.flip(window, flip)
+    dense = upsample2(window, scale_x)
+    del window
+    out = cv2.remap(dense, luma[0], luma[1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    del dense
+    return out if flip is None else cv2.flip(out, flip)
+
+
+def with_chroma(
+    equirect: np.ndarray, chroma: tuple[np.ndarray, np.ndarray], size: int, luma: np.ndarray
+) -> np.ndarray:
+    """The BGR face: ``luma`` (size, size) with chroma remapped at half size and doubled."""
+    small = cv2.remap(equirect, chroma[0], chroma[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+    ycc = cv2.cvtColor(small, cv2.COLOR_BGR2YCrCb, dst=small)
+    if ycc.shape[0] != size:
+        ycc = cv2.resize(ycc, (size, size), interpolation=cv2.INTER_LINEAR)
     ycc[..., 0] = luma
-    return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR)
+    del luma
+    return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR, dst=ycc)

@@ -5,6 +5,10 @@ Per-channel gains in linear light make the two lenses agree in the overlap
 multiplication by ``g ** (1 / 2.2)`` of the 8-bit values (up to clipping), applied to each
 lens's half of the frame (:func:`compensate`), together with the gain that undoes the
 profile's vignetting (:func:`vignetting_gain`).
+
+The stitcher fits the gains together with the lenses' fall-off, from the overlap band
+(:func:`stitching.fisheye.vignetting.fit_vignetting`); :func:`exposure_gains` is the plain
+measure that ignores vignetting (the benchmark's baseline).
 """
 
 from __future__ import annotations

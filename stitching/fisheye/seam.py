@@ -80,7 +80,12 @@ def seam_strips(
 
 
 def refine_seam(
-    img: np.ndarray, geometry: Geometry, *, iterations: int = 6, tol_deg: float = 0.005
+    img: np.ndarray,
+    geometry: Geometry,
+    *,
+    iterations: int = 6,
+    tol_deg: float = 0.005,
+    px_per_radian: float | None = None,
 ) -> SeamFit:
     """Fold the residual misalignment measured along the seam into the geometry.
 
@@ -96,6 +101,9 @@ def refine_seam(
         Its geometry from the profile (see :func:`geometry_for`).
     iterations:
         Most rounds of solving; fewer when a round's correction is under ``tol_deg``.
+    px_per_radian:
+        The seam strip's resolution; default the source's at the rim, at most 448 (a
+        coarse one, e.g. 64, is a cheap first pass from a rough start).
 
     Returns
     -------
@@ -105,7 +113,7 @@ def refine_seam(
         source's resolution at the rim). With too little texture along the seam, the
         geometry is returned unchanged.
     """
-    scale = _strip_scale(geometry)
+    scale = px_per_radian or _strip_scale(geometry)
     current = geometry
     measured: list[tuple[float, int, Geometry]] = []
     settled = False

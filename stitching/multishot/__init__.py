@@ -7,7 +7,8 @@ that is known), rotations from homographies (or seeded from the programme), ray 
 adjustment refined with one shared focal length (:mod:`stitching.bundle`), horizontal
 wave correction, exposure gains solved from the overlaps, graph-cut seams on a ~0.1 MP
 copy, and multi-band blending band by band of canvas rows (so a 20 MP set never holds a
-whole warped frame or a whole-canvas pyramid), across the +-180 deg wrap as well.
+whole warped frame or a whole-canvas pyramid), across the +-180 deg wrap as well, in
+pyramid and scratch buffers kept from band to band (:mod:`~stitching.multishot.scratch`).
 
 Warping is done here rather than with cv2's spherical warper, which cannot wrap: every
 frame is resampled (bicubic) straight into the equirect canvas through its camera, and a
@@ -18,8 +19,9 @@ Modules: :mod:`~stitching.multishot.stitch` (the steps in order, :func:`stitch_f
 :mod:`~stitching.multishot.matching` (pairs and rotations from matches),
 :mod:`~stitching.multishot.rig` (placement from the head's programme, levelling),
 :mod:`~stitching.multishot.warp` (frames into the canvas),
-:mod:`~stitching.multishot.compose` (gains, seams) and
-:mod:`~stitching.multishot.blend` (multi-band blending, band by band).
+:mod:`~stitching.multishot.compose` (gains, seams),
+:mod:`~stitching.multishot.blend` (multi-band blending, band by band) and
+:mod:`~stitching.multishot.scratch` (buffers that outlive a band).
 """
 
 from stitching.multishot.stitch import stitch_frames

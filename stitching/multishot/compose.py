@@ -14,20 +14,25 @@ from functools import partial
 import cv2
 import numpy as np
 
-from stitching.multishot.blend import BAND_ROWS, Layer, blend_bands
+from stitching.multishot.blend import Layer, blend_bands
 from stitching.multishot.rig import yaw_of
+from stitching.multishot.scratch import Scratch
 from stitching.multishot.warp import canvas_pieces, warp_frame
 
 #: The multi-band blender's coarsest band is canvas width / BLEND_SPAN px: 1/512 of the
 #: way round, about 0.7 deg. The gains already match the exposures; wider bands only carry
 #: clipped highlights and misregistered detail further.
 BLEND_SPAN = 512
+SEAM_COST = "COST_COLOR"  # cv2's graph-cut cost
 GAIN_DARK, GAIN_CLIP = 8, 250  # grey levels left out of the exposure ratios
 GAIN_MIN_PIXELS = 50  # seam-scale overlap pixels for a pair's exposure ratio to count
 #: With one fixed exposure, no frame's gain strays further from 1 than this (about 1/3 EV,
 #: the vignetting of a wide lens between centre and edge).
 FIXED_GAIN_LIMIT = 1.25
 FIXED_GAIN_HUBER = 0.05  # log-ratio misfit of a pair beyond which it counts linearly
+#: A frame all of whose overlaps ask for a log gain this far beyond the smooth model
+#: (x1.35, about 0.4 EV) gets a gain of its own: its exposure was not the set's.
+FIXED_GAIN_STEP = 0.3
 FIXED_GAIN_ITERATIONS = 10
 
 
@@ -55,7 +60,7 @@ def compose(
     seam_scale: float,
     *,
     fixed_exposure: bool = False,
-    band_rows: int = BAND_ROWS,
+    band_rows: int | None = None,
 ) -> tuple[np.ndarray, list[float]]:
     """Exposure-compensate, find seams at low resolution, multi-band blend at full.
 
@@ -77,8 +82,9 @@ def compose(
         gains are then a smooth function of yaw near 1 rather than one free gain per
         frame (see :func:`_gains`).
     band_rows:
-        Canvas rows warped and blended at once (:func:`~stitching.multishot.blend.blend_bands`);
-        memory grows with it; the result changes by rounding only (a grey level or two).
+        Canvas rows warped and blended at once (:func:`~stitching.multishot.blend.blend_bands`;
+        default from :data:`~stitching.multishot.blend.BAND_PIXELS`); memory grows with
+        it; the result changes by rounding only (a grey level or two).
 
     Returns
     -------
@@ -113,7 +119,7 @@ def compose(
         im.astype(np.float32) * np.float32(gains[p.index])
         for im, p in zip(warped_small, pieces_small, strict=True)
     ]
-    seam_finder = cv2.detail.GraphCutSeamFinder("COST_COLOR")
+    seam_finder = cv2.detail.GraphCutSeamFinder(SEAM_COST)
     seam_masks = seam_finder.find(
         matched,  # type: ignore[arg-type]
         corners,
@@ -131,7 +137,7 @@ def compose(
             cv2.UMat.get(seam) if isinstance(seam, cv2.UMat) else np.asarray(seam),
             np.ones((3, 3), np.uint8),
         )
-        lut = np.round(np.arange(256) * gains[piece.index]).astype(np.int16)
+        lut = (np.arange(256) * gains[piece.index]).astype(np.float32)
         for box in canvas_pieces(k, r, size, width, seam_yaw):
             if not _same_side(box, piece, s_ratio, width):
                 continue
@@ -154,17 +160,23 @@ def _render(
     seam: np.ndarray,
     piece: _Piece,
     box: tuple[int, int, int, int],
+    image: np.ndarray,
+    weight: np.ndarray,
+    scratch: Scratch,
     *,
     width: int,
     seam_yaw: float,
     s_ratio: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """A frame warped into a canvas box, gain applied, and its mask cut by its seam."""
-    wimg, wmask = warp_frame(img, k, r, box, width, seam_yaw)
-    mask = cv2.bitwise_and(wmask, _seam_mask(seam, piece, box, s_ratio))
-    # The gain is applied unclipped (a 256-entry int16 table, far cheaper than a multiply):
-    # int16 holds a brightened highlight until the end.
-    return cv2.LUT(wimg, lut), mask
+) -> None:
+    """A frame warped into a canvas box, gain applied, and its weight cut by its seam:
+    float32 ``image`` (h, w, 3) and ``weight`` (h, w) are written in place."""
+    wimg, wmask = warp_frame(img, k, r, box, width, seam_yaw, scratch)
+    # The gain is applied unclipped through a 256-entry float32 table, far cheaper than
+    # a multiply: a brightened highlight is kept until the end.
+    cv2.LUT(wimg, lut, dst=image)
+    cut = _seam_mask(seam, piece, box, s_ratio, scratch.get("seam", wmask.shape, np.uint8))
+    mask = cv2.bitwise_and(wmask, cut, dst=wmask)
+    np.multiply(mask, np.float32(1 / 255), out=weight)
 
 
 def _seam_box(seam: np.ndarray, piece: _Piece, s_ratio: float) -> tuple[int, int, int, int]:
@@ -214,7 +226,10 @@ def _gains(
     light falling off across the room, not exposure. The fit is robust (Huber, iterated):
     a near object that parallax puts at different places in two frames, or someone
     walking through one overlap, then cannot make one frame twice as bright as its
-    neighbours.
+    neighbours. The ring is solved whole, the pair across the wrap included, so the
+    gains close round it. One exception: a frame that all its overlaps find off the
+    model by more than FIXED_GAIN_STEP in the same direction (its own exposure differed:
+    an auto exposure left on) gets a free gain of its own on top.
     """
     sums: dict[tuple[int, int], list[float]] = {}
     grays = [w.astype(np.float32).mean(axis=2) for w in warped]
@@ -259,23 +274,45 @@ def _gains(
     basis = np.eye(n)
     if yaws is not None:
         basis = np.column_stack([np.ones(n), np.cos(yaws), np.sin(yaws)])
-    design, target = np.array(rows) @ basis, np.array(rhs)
-    params, *_ = np.linalg.lstsq(design * w, target * w[:, 0], rcond=None)
-    if yaws is not None:
-        # One exposure: a pair whose ratio the smooth model cannot follow saw something
-        # else in its overlap (parallax, someone walking through); Huber reweighting
-        # stops it from bending the others.
-        for _ in range(FIXED_GAIN_ITERATIONS):
-            residual = np.abs(design @ params - target)
-            huber = np.minimum(1.0, FIXED_GAIN_HUBER / np.maximum(residual, 1e-12))
-            huber[-1] = 1.0  # the mean-zero row
-            wk = w * np.sqrt(huber)[:, None]
-            params, *_ = np.linalg.lstsq(design * wk, target * wk[:, 0], rcond=None)
-    log_gains = basis @ params
-    if yaws is not None:
-        limit = math.log(FIXED_GAIN_LIMIT)
-        log_gains = np.clip(log_gains, -limit, limit)
+    pairs, target = np.array(rows), np.array(rhs)
+    params = _fit(pairs @ basis, target, w, robust=yaws is not None)
+    if yaws is None:
+        return [float(g) for g in np.exp(basis @ params)]
+    # A frame that every one of its overlaps finds brighter (or darker) than the smooth
+    # model by more than FIXED_GAIN_STEP was not shot at the set's exposure after all
+    # (an auto exposure left on: the lunchroom frame facing the windows is about 1 EV
+    # darker): it gets a gain of its own, unclipped. Something in one overlap only
+    # (parallax, a passer-by) pulls one pair, not all of a frame's pairs.
+    pull = target[:-1] - pairs[:-1] @ basis @ params  # what g_i - g_j still misses
+    own = []
+    for f in range(n):
+        side = pairs[:-1, f]
+        wants = pull[side != 0] * side[side != 0]  # the change in log g_f each pair asks
+        if len(wants) >= 2 and (
+            (wants > FIXED_GAIN_STEP).all() or (wants < -FIXED_GAIN_STEP).all()
+        ):
+            own.append(f)
+    limit = math.log(FIXED_GAIN_LIMIT)
+    if own:
+        basis = np.column_stack([basis, np.eye(n)[:, own]])
+        params = _fit(pairs @ basis, target, w, robust=True)
+    log_gains = basis[:, :3] @ params[:3]
+    log_gains = np.clip(log_gains, -limit, limit) + basis[:, 3:] @ params[3:]
     return [float(g) for g in np.exp(log_gains)]
+
+
+def _fit(design: np.ndarray, target: np.ndarray, w: np.ndarray, *, robust: bool) -> np.ndarray:
+    """Weighted least squares of the log-gain rows; with ``robust``, Huber-reweighted so a
+    pair whose ratio the model cannot follow (something else in its overlap) does not
+    bend the others. The last row (mean log gain 0) keeps its weight."""
+    params, *_ = np.linalg.lstsq(design * w, target * w[:, 0], rcond=None)
+    for _ in range(FIXED_GAIN_ITERATIONS if robust else 0):
+        residual = np.abs(design @ params - target)
+        huber = np.minimum(1.0, FIXED_GAIN_HUBER / np.maximum(residual, 1e-12))
+        huber[-1] = 1.0
+        wk = w * np.sqrt(huber)[:, None]
+        params, *_ = np.linalg.lstsq(design * wk, target * wk[:, 0], rcond=None)
+    return np.asarray(params)
 
 
 def _give_up_clipped(
@@ -308,7 +345,11 @@ def _same_side(box: tuple[int, int, int, int], piece: _Piece, s_ratio: float, wi
 
 
 def _seam_mask(
-    seam: np.ndarray, piece: _Piece, box: tuple[int, int, int, int], s_ratio: float
+    seam: np.ndarray,
+    piece: _Piece,
+    box: tuple[int, int, int, int],
+    s_ratio: float,
+    dst: np.ndarray | None = None,
 ) -> np.ndarray:
     """The (dilated) low-resolution seam mask of a piece, scaled onto a full-size box."""
     x0, y0, bw, bh = box
@@ -320,6 +361,7 @@ def _seam_mask(
         seam,
         affine,
         (bw, bh),
+        dst=dst,
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_CONSTANT,
     )

@@ -76,12 +76,20 @@ def stitch_frames(
     out_width:
         Width of the equirect (even); default the frames' own resolution round the sphere.
     fixed_exposure:
-        True when every position was shot at one exposure (a tripod set in manual
-        exposure, or EXIF exposure time, aperture and ISO equal on every frame): the
-        exposure gains are then held to a smooth function of yaw within
-        :data:`~stitching.multishot.compose.FIXED_GAIN_LIMIT` of 1 instead of one free
-        gain per frame, so that parallax or a clipped window cannot brighten one frame
-        to twice its neighbours.
+        True when every position was shot at one exposure: the exposure gains are then
+        held to a smooth, periodic function of yaw (so the ring closes across the wrap)
+        within :data:`~stitching.multishot.compose.FIXED_GAIN_LIMIT` of 1 instead of one
+        free gain per frame, so that parallax, someone walking through an overlap or a
+        clipped window cannot brighten one frame to twice its neighbours. The rule the
+        pipeline follows (``workers/pipeline/stages/source.py``): True when the capture's
+        sidecar gives the head's ``rig`` (a programmed tripod head, whose capture app
+        locks the exposure; bracketed positions are fused first, so each position's
+        fused exposure is alike too), False otherwise. Within a fixed-exposure set, a
+        frame all of whose overlaps find it off in one direction (auto exposure left on:
+        the lunchroom frame facing the windows is about 1 EV darker than its
+        neighbours) still gets a gain of its own; without a rig every gain is free. EXIF equality
+        (ExposureTime, FNumber, ISO on every frame) would be the better test; the
+        pipeline reads only the first frame's EXIF and no FNumber/ISO yet.
 
     Returns
     -------

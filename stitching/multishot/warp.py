@@ -11,6 +11,8 @@ import math
 import cv2
 import numpy as np
 
+from stitching.multishot.scratch import Scratch
+
 # Canvas-to-frame maps are built every _MAP_STEP px and interpolated (see warp_frame); depth
 # below _MIN_Z (in px of focal, i.e. behind or beside the camera) has no image.
 _MAP_STEP = 4
@@ -64,10 +66,18 @@ def warp_frame(
     box: tuple[int, int, int, int],
     width: int,
     seam_yaw: float,
+    scratch: Scratch | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Resample a frame into a canvas box: (uint8 (h, w, 3) image, uint8 (h, w) mask)."""
+    """Resample a frame into a canvas box: (uint8 (h, w, 3) image, uint8 (h, w) mask).
+
+    With ``scratch`` the maps and both results live in its buffers (``warp_*``): valid
+    until the next call with the same scratch.
+    """
+    pool = scratch or Scratch()
     x0, y0, bw, bh = box
     u = v = None
+    h, w = img.shape[:2]
+    mask = pool.get("warp_mask", (bh, bw), np.uint8)
     if min(bw, bh) >= 4 * _MAP_STEP:
         # The map is smooth where the box stays in front of the camera: build it every
         # _MAP_STEP px (one sample beyond each edge) and interpolate, 0.01 px at most
@@ -84,20 +94,31 @@ def warp_frame(
         )
         if (cz > _MIN_Z).all():
             size = (nx * s, ny * s)
-            u = cv2.resize(cu, size, interpolation=cv2.INTER_LINEAR)[s : s + bh, s : s + bw]
-            v = cv2.resize(cv, size, interpolation=cv2.INTER_LINEAR)[s : s + bh, s : s + bw]
-            ok = np.ones((bh, bw), dtype=bool)
+            fu = cv2.resize(
+                cu, size, dst=pool.get("warp_u", size[::-1]), interpolation=cv2.INTER_LINEAR
+            )
+            fv = cv2.resize(
+                cv, size, dst=pool.get("warp_v", size[::-1]), interpolation=cv2.INTER_LINEAR
+            )
+            u, v = fu[s : s + bh, s : s + bw], fv[s : s + bh, s : s + bw]
+            mask.fill(255)
     if u is None or v is None:
         u, v, z = _frame_coords(
             k, r, np.arange(x0, x0 + bw, dtype=np.float64), np.arange(y0, y0 + bh), width, seam_yaw
         )
-        ok = z > _MIN_Z
-    h, w = img.shape[:2]
-    ok &= (u >= -0.5) & (u <= w - 0.5) & (v >= -0.5) & (v <= h - 0.5)
+        mask[...] = z > _MIN_Z
+        mask *= 255
+    inside = pool.get("warp_in", (bh, bw), np.uint8)
+    for coord, n in ((u, w), (v, h)):
+        cv2.inRange(coord, -0.5, n - 0.5, dst=inside)
+        cv2.bitwise_and(mask, inside, dst=mask)
     # Outside the frame, BORDER_REPLICATE continues its edge: the blender's coarse bands
     # reach past a mask's edge, and a step there would show as a faint line.
-    warped = cv2.remap(img, u, v, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    return warped, (ok * 255).astype(np.uint8)
+    warped = cv2.remap(
+        img, u, v, cv2.INTER_CUBIC, dst=pool.get("warp_img", (bh, bw, 3), np.uint8),
+        borderMode=cv2.BORDER_REPLICATE,
+    )  # fmt: skip
+    return warped, mask
 
 
 def _frame_coords(

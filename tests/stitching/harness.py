@@ -1,11 +1,15 @@
 """Ground truth for the stitchers: render raw captures from a real equirect, score the stitch.
 
 (a) :func:`render_dual_fisheye`: two fisheye circles side by side, seen through a known
-profile, each lens knocked off by a random rotation of up to ``misalign_deg``, the two
-exposures up to ``max_ev`` apart (linear light, the brighter lens at the scene's).
+profile (its projection honoured), each lens knocked off by a random rotation of up to
+``misalign_deg``, the two exposures up to ``max_ev`` apart (linear light, the brighter
+lens at the scene's).
 (b) :func:`render_views`: perspective views on a rotating head, random exposure per view,
 JPEG q92. :func:`score` removes the global rotation and reports latitude-weighted
 PSNR/SSIM, coverage and residual tile shift.
+(c) :func:`render_unknown_dual_fisheye`: a frame through a lens model the stitcher is not
+told (projection, field of view, circles, inter-lens rotation, vignetting, exposure, the
+camera rolled), scored by :func:`score_unknown` with only the global yaw removed.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from stitching.equirect import rotate_equirect
 from stitching.fisheye import Geometry, LensGeometry, geometry_for
 from stitching.flow import tile_shifts
 from stitching.frames import Frame
-from stitching.lens import Lens, LensProfile, projection_radius
+from stitching.lens import Lens, LensProfile, Projection, projection_radius
 from stitching.multishot.compose import compose
 from stitching.multishot.rig import rig_rotation
 from stitching.multishot.stitch import SEAM_MEGAPIX
@@ -101,7 +105,7 @@ def render_dual_fisheye(
 def _fisheye_view(
     src: np.ndarray, geo: LensGeometry, world_to_lens: np.ndarray, size: tuple[int, int]
 ) -> tuple[slice, slice, np.ndarray, np.ndarray]:
-    """One equidistant lens's circle sampled from an equirect, over its bounding box.
+    """One lens's circle sampled from an equirect through its projection, over its bounding box.
 
     Returns (rows, cols, inside: bool (h, w), sample: uint8 (h, w, 3)) of the box.
     """
@@ -113,7 +117,7 @@ def _fisheye_view(
     dx = (np.arange(cols.start, cols.stop, dtype=np.float64) + 0.5 - cx)[None, :]
     rad = np.hypot(dx, dy)
     f = r / float(projection_radius(geo.lens.projection, geo.half_fov()))
-    theta = rad / f  # equidistant (the harness profile)
+    theta = _inverse_projection(geo.lens.projection, rad / f)
     k = np.sin(theta) / np.maximum(rad, 1e-9)
     lx, ly, lz = k * dx, -k * dy, np.cos(theta)
     m = world_to_lens  # world = m.T @ lens direction
@@ -122,6 +126,19 @@ def _fisheye_view(
     lanczos = cv2.INTER_LANCZOS4
     sample = remap_wrapped(src, fixed_point_maps(col, row, src.shape[0], lanczos), lanczos)
     return rows, cols, rad <= r, sample
+
+
+def _inverse_projection(projection: str, g: np.ndarray) -> np.ndarray:
+    """theta (radians) of an image radius per unit focal length (Hugin's a/b/c not honoured)."""
+    if projection == "equidistant":
+        return g
+    if projection == "equisolid":
+        return 2.0 * np.arcsin(np.clip(g / 2.0, -1.0, 1.0))
+    if projection == "stereographic":
+        return 2.0 * np.arctan(g / 2.0)
+    if projection == "orthographic":
+        return np.arcsin(np.clip(g, -1.0, 1.0))
+    raise ValueError(f"unknown projection {projection!r}")
 
 
 def exact_geometry(case: DualFisheyeCase) -> Geometry:
@@ -295,3 +312,212 @@ def multishot_ceiling(
         [fr.image for fr in frames], [k] * len(frames), rotations, width, -math.pi, seam_scale
     )
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Frames from a camera the stitcher is not told about (issue 17): random projection, field
+# of view, circles, inter-lens rotation, vignetting and exposure, and the camera rolled.
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownLensCase:
+    """A dual-fisheye frame rendered through a lens model the stitcher is not told.
+
+    ``profile`` is the truth: both lenses' projection and field of view, their circles,
+    lens 1's true pose (lens 0 is exact, so a stitch's frame is the camera's own) and the
+    vignetting as Hugin's vb/vc (linear light). ``scene`` is what the camera saw: ``pano``
+    turned by the camera's roll; ``level`` levels it (``rotate_equirect(scene, level)`` is
+    ``pano``), as the horizon estimate should.
+    """
+
+    frame: np.ndarray
+    profile: LensProfile
+    pano: np.ndarray
+    scene: np.ndarray
+    level: np.ndarray  # float64 (3, 3), as rotate_equirect takes it
+    roll_deg: float
+    rotation_deg: float  # lens 1's pose off exactly back to back
+    rim_brightness: tuple[float, float]  # linear-light vignetting at each circle's rim
+    ev: tuple[float, float]
+
+
+def render_unknown_dual_fisheye(
+    pano: np.ndarray,
+    width: int,
+    rng: np.random.Generator,
+    *,
+    roll_deg: float = 0.0,
+    fov_deg: tuple[float, float] = (190.0, 210.0),
+    projections: tuple[Projection, ...] = ("equidistant", "equisolid"),
+    centre_off: float = 0.02,
+    max_rotation_deg: float = 3.0,
+    rim_brightness: tuple[float, float] = (0.6, 0.85),
+    max_ev: float = 0.5,
+    rim_spread: float | None = None,
+) -> UnknownLensCase:
+    """Render a ``width`` x ``width // 2`` dual-fisheye frame through a random lens model.
+
+    Drawn per frame: one projection of ``projections`` and one field of view in ``fov_deg``
+    for both lenses; each circle's radius 0.46-0.49 of the height, its centre off the
+    half-frame's centre by up to ``centre_off`` of the radius; lens 1 turned off back to
+    back by up to ``max_rotation_deg`` about a random axis; each lens's rim brightness in
+    ``rim_brightness`` (Hugin's polynomial ``1 + vb R^2 + vc R^4``, linear light) — or,
+    with ``rim_spread``, one rim brightness for the camera (lens 0's draw; two lenses of
+    one model share their optics) and lens 1's within ``rim_spread`` of it; the
+    lenses' exposures up to ``max_ev`` apart (the brighter at the scene's). The scene is
+    turned by the camera's ``roll_deg`` (GPano sign) before rendering, so the truth is
+    known: ``case.level`` levels the stitch.
+    """
+    h = width // 2
+    projection = projections[int(rng.integers(len(projections)))]
+    fov = float(rng.uniform(*fov_deg))
+    norm = math.hypot(width, h) / 2.0  # Hugin's vignetting radius
+    axis = rng.normal(size=3)
+    angle = float(rng.uniform(0.0, max_rotation_deg))
+    turn = cv2.Rodrigues((axis / np.linalg.norm(axis) * math.radians(angle)).reshape(3, 1))[0]
+    pitch1, roll1, yaw1 = pose_angles(pose_rotation(0.0, 0.0, 180.0) @ turn)
+    lenses, rims = [], []
+    for cx, pose in ((0.75, (0.0, 0.0, 0.0)), (0.25, (pitch1, roll1, yaw1))):
+        r = float(rng.uniform(0.46, 0.49)) * h
+        off = float(rng.uniform(0.0, centre_off)) * r
+        phi = float(rng.uniform(0.0, 2.0 * math.pi))
+        centre = (cx * width + off * math.cos(phi), h / 2.0 + off * math.sin(phi))
+        rim = float(rng.uniform(*rim_brightness))
+        if rim_spread is not None and rims:  # the same draw, mapped to +-spread of lens 0's
+            lo, hi = rim_brightness
+            share = (rim - lo) / (hi - lo) if hi > lo else 0.5
+            rim = min(1.0, rims[0] + (2.0 * share - 1.0) * rim_spread)
+        rr = (r / norm) ** 2
+        lenses.append(
+            Lens(
+                fov_deg=fov,
+                projection=projection,
+                centre=centre,
+                radius=r,
+                pitch_deg=pose[0],
+                roll_deg=pose[1],
+                yaw_deg=pose[2],
+                vb=(rim - 1.0) * 0.6 / rr,
+                vc=(rim - 1.0) * 0.4 / rr**2,
+            )  # fmt: skip
+        )
+        rims.append(rim)
+    profile = LensProfile(
+        name=f"truth {projection} {fov:.1f}", lenses=(lenses[0], lenses[1]), frame_size=(width, h)
+    )
+    diff = float(rng.uniform(-max_ev, max_ev))
+    evs = (min(0.0, -diff), min(0.0, diff))
+    level = pose_rotation(0.0, roll_deg)
+    scene = (
+        pano if roll_deg == 0 else rotate_equirect(pano, level.T, interpolation=cv2.INTER_LANCZOS4)
+    )
+    geometry = geometry_for(profile, width, h)
+    src = _prefilter(scene, geometry)
+    frame = np.zeros((h, width, 3), dtype=np.uint8)
+    for geo, ev in zip(geometry.lenses, evs, strict=True):
+        rows, cols, inside, sample = _fisheye_view(src, geo, geo.matrix(), (width, h))
+        dy = (np.arange(rows.start, rows.stop) + 0.5 - geo.centre[1])[:, None]
+        dx = (np.arange(cols.start, cols.stop) + 0.5 - geo.centre[0])[None, :]
+        r2 = (dx * dx + dy * dy) / geo.vignetting_norm**2
+        fall = 1.0 + r2 * (geo.lens.vb + r2 * (geo.lens.vc + r2 * geo.lens.vd))
+        lin = (sample.astype(np.float32) / 255.0) ** GAMMA * (fall * 2.0**ev)[..., None]
+        out = (np.clip(lin, 0, 1) ** (1 / GAMMA) * 255.0 + 0.5).astype(np.uint8)
+        frame[rows, cols][inside] = out[inside]
+    return UnknownLensCase(
+        frame=frame, profile=profile, pano=pano, scene=scene, level=level,
+        roll_deg=roll_deg, rotation_deg=angle, rim_brightness=(rims[0], rims[1]), ev=evs,
+    )  # fmt: skip
+
+
+def pose_angles(world_to_lens: np.ndarray) -> tuple[float, float, float]:
+    """(pitch, roll, yaw) degrees that :func:`pose_rotation` turns into ``world_to_lens``."""
+    o = world_to_lens.T
+    pitch = math.asin(max(-1.0, min(1.0, float(o[1, 2]))))
+    yaw = math.atan2(float(o[0, 2]), float(o[2, 2]))
+    rest = pose_rotation(math.degrees(pitch), 0.0, math.degrees(yaw)) @ o
+    return math.degrees(pitch), math.degrees(math.atan2(rest[0, 1], rest[0, 0])), math.degrees(yaw)
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownLensScore:
+    """How a stitch of an :class:`UnknownLensCase` compares with the truth.
+
+    ``psnr_db`` is the published frame (the stitch turned by ``upright``) against the
+    upright pano with only the global yaw removed; ``psnr_aligned_db`` the stitch against
+    the scene with the whole rotation removed (the stitch alone, levelling aside);
+    ``tilt_deg`` the published frame's up off the truth's. ``step`` is the largest
+    brightness step across either seam (linear light, fraction, 2-8 deg either side),
+    ``dip`` how much darker the seam (within 2 deg) comes out than 15-30 deg inside the
+    lenses, both relative to the truth.
+    """
+
+    psnr_db: float
+    psnr_aligned_db: float
+    tilt_deg: float
+    step: float
+    dip: float
+
+
+def score_unknown(
+    result: np.ndarray,
+    case: UnknownLensCase,
+    *,
+    width: int = 512,
+    upright: np.ndarray | None = None,
+) -> UnknownLensScore:
+    """Score a stitch of ``case`` (in the camera's frame, as the stitcher returns it);
+    ``upright`` is the levelling rotation applied to publish it (rotate_equirect's)."""
+    size = (width, width // 2)
+    res = cv2.resize(result, size, interpolation=cv2.INTER_AREA)
+    scene = cv2.resize(case.scene, size, interpolation=cv2.INTER_AREA)
+    _, total = align_to(res, scene, face_size=max(128, width // 4), iterations=6)
+    # scene(d) = stitch(total d); pano(d) = scene(level d); published(d) = stitch(up d).
+    up = np.eye(3) if upright is None else np.asarray(upright, dtype=np.float64)
+    m = case.level.T @ total.T @ up  # published direction -> pano direction
+    tilt = math.degrees(math.acos(max(-1.0, min(1.0, float(m[1, 1])))))
+    yaw = math.degrees(math.atan2(float(m[0, 2]), float(m[2, 2])))
+    truth = cv2.resize(
+        rotate_equirect(
+            case.pano, pose_rotation(0.0, 0.0, yaw).T, interpolation=cv2.INTER_LANCZOS4
+        ),
+        size,
+        interpolation=cv2.INTER_AREA,
+    )
+    published = res if upright is None else rotate_equirect(res, up)
+    mask = cv2.erode((published.max(axis=2) > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    yaw_psnr = psnr(_match_exposure(published, truth, mask), truth, mask)
+    step, dip = _seam_brightness(result, case.scene, total)
+    return UnknownLensScore(
+        psnr_db=yaw_psnr,
+        psnr_aligned_db=score(result, case.scene, width=width).psnr_db,
+        tilt_deg=tilt,
+        step=step,
+        dip=dip,
+    )
+
+
+def _seam_brightness(
+    result: np.ndarray, scene: np.ndarray, total: np.ndarray
+) -> tuple[float, float]:
+    """(step, dip) of :class:`UnknownLensScore`, measured at 1024 px in the stitch's frame."""
+    size = (1024, 512)
+    res = _LINEAR[cv2.resize(result, size, interpolation=cv2.INTER_AREA)].sum(axis=2)
+    truth = rotate_equirect(scene, total.T, interpolation=cv2.INTER_LANCZOS4)
+    ref = _LINEAR[cv2.resize(truth, size, interpolation=cv2.INTER_AREA)].sum(axis=2)
+    rows = slice(size[1] // 6, size[1] - size[1] // 6)  # leave the poles out
+    yaw = ((np.arange(size[0]) + 0.5) / size[0] - 0.5) * 360.0
+
+    def ratio(lo: float, hi: float, seam: float) -> float:
+        off = (yaw - seam) * math.copysign(1.0, seam)  # positive: towards lens 1 (the back)
+        cols = (off >= lo) & (off < hi)
+        return float(res[rows][:, cols].sum() / max(float(ref[rows][:, cols].sum()), 1e-9))
+
+    steps, dips = [], []
+    for seam in (90.0, -90.0):
+        steps.append(abs(ratio(-8.0, -2.0, seam) / ratio(2.0, 8.0, seam) - 1.0))
+        inside = (ratio(-30.0, -15.0, seam) + ratio(15.0, 30.0, seam)) / 2.0
+        dips.append(1.0 - ratio(-2.0, 2.0, seam) / inside)
+    return max(steps), max(dips)
+
+
+_LINEAR = ((np.arange(256) / 255.0) ** GAMMA).astype(np.float32)

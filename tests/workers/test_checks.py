@@ -96,5 +96,6 @@ def test_a_raw_frame_from_an_unknown_camera_waits_for_review(
     hold = load_hold(harness.store, SceneKeys(capture.site, capture.scene, version))
     assert hold is not None
     checks = {c.name: c for c in hold.checks}
-    assert checks["lens"].verdict == "warn" and checks["lens"].value == "generic"
+    # Fitted from the frame: a warning, so the scene waits for a person.
+    assert checks["lens"].verdict == "warn" and checks["lens"].value == "fitted"
     assert checks["seam"].verdict in ("ok", "warn") and checks["exposure"].verdict == "ok"

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from config.settings import Settings
 from ingest.sidecar import BlurRegion
+from tests.stitching.harness import render_unknown_dual_fisheye
 from tests.support.pipeline import Harness, file_candidate, folder_candidate, write_folder
 from tests.workers.review_support import api_client, level_unless_fixed, warn, with_checks
 from workers.access.shares import Shares
@@ -35,6 +36,11 @@ TOKEN = "review-token-0123456789-0123456789-01"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 OK = Check(name="coverage", value=1.0, limit=0.999, verdict="ok", message="the whole sphere")
 FAIL = Check(name="privacy", value=3, verdict="fail", message="the face search covered 3 views")
+
+
+def must_review() -> Check:
+    """A check that holds whatever the policy (a lens that could not be fitted)."""
+    return Check(name="lens", value="unfitted", verdict="review", message="the lens did not fit")
 
 
 @pytest.fixture
@@ -72,6 +78,8 @@ def _decode(data: bytes) -> np.ndarray:
         ("always", [OK], False, "hold"),
         ("always", [OK], True, "publish"),
         ("never", [OK, FAIL], False, "fail"),
+        ("never", [OK, must_review()], False, "hold"),  # an unfitted lens: whatever the policy
+        ("never", [OK, must_review()], True, "publish"),
         ("on_warning", [warn(), FAIL], True, "fail"),  # an approval never publishes a failure
     ],
 )
@@ -327,19 +335,30 @@ def test_retry_with_a_corrected_sidecar_keeps_it_in_the_same_capture(
 
 
 def test_an_approved_lens_is_remembered_for_the_camera(
-    harness: Harness, tmp_path: Path
+    harness: Harness, tmp_path: Path, pano: np.ndarray
 ) -> None:
-    frame = cv2.imread(str(Path(__file__).parents[1] / "data/stitching/thetaS_raw_jacoblange.jpg"))
-    # A raw dual-fisheye frame without EXIF and a sidecar that names no device: the generic
-    # lens model is used and the real lens check warns. (The sidecar gives the frame's pose,
-    # 3 deg off level as the level check measures it, so only the lens is in doubt.)
-    pose = {"orientation": {"pitch_deg": 3.1, "roll_deg": -0.6}}
+    # A raw dual-fisheye frame without EXIF, from a camera panodock has no profile for (the
+    # sample panorama through a 196 deg lens pair, the camera level as the sidecar says):
+    # the lens is fitted from the frame and held. A person names the generic model instead
+    # (fix --lens), and approves: the site remembers that profile for its default camera.
+    # (A fitted lens approved as it is: tests/workers/test_lens_memory.py.)
+    frame = render_unknown_dual_fisheye(
+        pano, 1920, np.random.default_rng(7), fov_deg=(196.0, 196.0),
+        projections=("equidistant",), centre_off=0.0, max_rotation_deg=0.0,
+        rim_brightness=(1.0, 1.0), max_ev=0.0,
+    ).frame  # fmt: skip
+    pose = {"orientation": {"pitch_deg": 0.0, "roll_deg": 0.0}}
     raw = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
     folder = write_folder(tmp_path / "r0010042", {"R0010042.JPG": raw}, pose)
     first = harness.ingest(folder_candidate(folder))
     harness.drain()
     held = harness.app.ledger.get(first)
     assert held.state == State.REVIEW and (held.reason or "").startswith("lens: no lens profile")
+    harness.app.enqueue = harness.queued.append  # type: ignore[method-assign]
+    actions.fix(harness.app, harness.store, first, by="alice", overrides=Overrides(lens="generic"))
+    harness.drain()
+    held = harness.app.ledger.get(first)
+    assert held.state == State.REVIEW, held.reason
     hold = load_hold(harness.store, _keys(harness, first))
     assert hold is not None
     assert [c.name for c in hold.checks if c.verdict != "ok"] == ["lens"], hold.checks

@@ -1,8 +1,8 @@
 """End to end: a raw dual-fisheye frame without EXIF, camera held on its side.
 
 It must end in review (not published) with the checks naming why; a person names its lens
-profile (``review fix --lens``) and approves it: published with every face the search can
-find blurred, and the site remembers that lens for the camera.
+profile (``review fix --lens``): rendered again, levelled from the image (the camera was on
+its side and nothing said so), and published with every face the search can find blurred.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from tests.support.pipeline import Harness, file_candidate
 from workers.contract.keys import current_key
 from workers.ops import review as actions
 from workers.pipeline.review import load_faces, load_hold
-from workers.sites.registry import load_site
 from workers.state.ledger import Overrides, State
 
 GEAR360 = Path(__file__).parents[1] / "data" / "stitching" / "gear360_extract_cynricfu.jpg"
@@ -65,20 +64,22 @@ def test_a_rolled_frame_without_exif_is_held_then_approved_with_its_faces_blurre
     assert faces is not None and len(faces.faces) >= 1, "the rolled search found the faces"
     assert "scene.review" in sent
 
-    # A person names the camera's lens profile: rendered again with it, its lens check is ok.
+    # A person names the camera's lens profile: rendered again with it, its lens check is ok,
+    # and nothing else is in doubt (the roll is found in the image), so it goes live.
     harness.app.enqueue = harness.queued.append  # type: ignore[method-assign]
     actions.fix(harness.app, harness.store, capture_id, by="alice",
                 overrides=Overrides(lens="samsung-gear-360-2016"))  # fmt: skip
     harness.drain()
     capture = harness.app.ledger.get(capture_id)
-    assert capture.state == State.REVIEW, capture.reason
-    refit = load_hold(harness.store, actions.keys_of(capture))
-    assert refit is not None
-    lens = next(c for c in refit.checks if c.name == "lens")
-    assert lens.verdict == "ok" and "chosen by an operator" in lens.message
-    done = actions.approve(harness.app, harness.store, capture_id, by="alice")
-    assert done.state == State.PUBLISHED
+    assert capture.state == State.PUBLISHED, capture.reason
     _, manifest = harness.live(capture.site, capture.scene)
+    lens = next(c for c in manifest.checks if c.name == "lens")
+    assert lens.verdict == "ok" and "chosen by an operator" in lens.message
+    assert manifest.levelling.source == "image", manifest.levelling
+    # About 90 deg: the unrolled frame itself is some 10 deg off level (handheld).
+    assert 75.0 < abs(manifest.levelling.roll_deg) < 105.0, manifest.levelling
+    level = next(c for c in manifest.checks if c.name == "level")
+    assert level.verdict == "ok", level
     assert manifest.privacy.blurred and manifest.privacy.complete
     assert sorted(manifest.privacy.rolls_deg) == [0, 90, 180, 270]
     detector = harness.app.pipeline.detector
@@ -87,6 +88,3 @@ def test_a_rolled_frame_without_exif_is_held_then_approved_with_its_faces_blurre
                           cv2.IMREAD_COLOR)  # fmt: skip
     again = blur_faces(master, detector)
     assert again.regions == [], f"faces visible in the published scene: {again.regions}"
-    registry = load_site(harness.store, capture.site)
-    assert registry is not None
-    assert [c.profile for c in registry.cameras] == ["samsung-gear-360-2016"]

@@ -45,9 +45,7 @@ print(json.dumps({"after_job": after_job, "idle": rss_mb(), "releases": harness.
 """
 
 
-def test_an_idle_worker_gives_back_memory_after_an_8k_job(
-    redis_url: str, tmp_path: Path
-) -> None:
+def test_an_idle_worker_gives_back_memory_after_an_8k_job(redis_url: str, tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-c", CHILD, redis_url, str(tmp_path)],
         capture_output=True,
@@ -58,9 +56,72 @@ def test_an_idle_worker_gives_back_memory_after_an_8k_job(
     assert done.returncode == 0, done.stderr[-2000:]
     rss = json.loads(done.stdout.strip().splitlines()[-1])
     assert rss["releases"] == 1, "the caches were dropped once the worker was idle"
-    # Issue 16's target is 300 MB; the new face search keeps about 500 MB (README, Known
-    # gaps). What holds today: the release gives back at least 100 MB of the job's peak.
-    assert rss["idle"] < rss["after_job"] - 100, rss
+    # Issue 16's target: an idle worker is back at 300 MB or less after an 8K job with
+    # blurring (measured 241-257 MB: the loaded code, libraries and face model; ~310 MB
+    # right after the job, with the maps and the detector's buffers kept for the next).
+    assert rss["idle"] <= IDLE_BUDGET_MB, rss
+    assert rss["idle"] < rss["after_job"] - 30, rss
+
+
+#: Issue 16: a worker returns to this within a minute of any job (the idle release runs
+#: PANODOCK_WORKER_IDLE_RELEASE_SECONDS after the last job, 30 s by default).
+IDLE_BUDGET_MB = 300
+
+#: What the tiles stage may add to a worker holding an 8K equirect: the maps it builds and
+#: keeps (f's and u's left halves and the chroma of f, u and d: 66 MB), one half face
+#: being rendered (a polar half's 2x window is 21 MB), the face, its levels and the tiles
+#: in flight. Measured +134 MB on a quiet machine and up to +216 MB while other tests run
+#: (freed blocks stay in the heaps of whichever threads freed them); it was +348 MB with
+#: six faces' whole maps kept and every face alive until the end of the stage.
+TILES_BUDGET_MB = 260
+
+#: Publishes the tiles of an 8K equirect in a fresh interpreter; reports its RSS before
+#: and its peak (VmHWM: the equirect's own making peaks lower than the tiles stage; not
+#: ru_maxrss, which keeps the forking parent's resident size across the exec).
+TILES_CHILD = r"""
+import ctypes, json, sys
+from pathlib import Path
+import cv2
+from tests.conftest import SAMPLE_PANO
+from tiling.cube import CubeProjector
+from tiling.pyramid import choose_layout
+from workers.contract.keys import SceneKeys
+from workers.pipeline.render import render_tiles
+from workers.store.local import LocalStore
+
+def rss_mb():
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+
+small = cv2.imread(str(SAMPLE_PANO))
+big = cv2.resize(small, (8192, 4096), interpolation=cv2.INTER_CUBIC)
+del small
+ctypes.CDLL(None).malloc_trim(0)
+before = rss_mb()
+projector = CubeProjector()
+tiles = render_tiles(
+    big, store=LocalStore(Path(sys.argv[1])), keys=SceneKeys("s", "x", "v1"),
+    layout=choose_layout(8192), projector=projector, rotation=None, quality=85,
+)
+status = Path("/proc/self/status").read_text().splitlines()
+peak = next(int(l.split()[1]) for l in status if l.startswith("VmHWM:")) / 1024
+print(json.dumps({"before": before, "peak": peak, "maps": projector.nbytes / 2**20,
+                  "tiles": tiles.written}))
+"""
+
+
+def test_the_tiles_of_an_8k_scene_stay_within_their_memory_budget(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", TILES_CHILD, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["tiles"] == 6 * (1 + 4 + 16), got
+    assert got["maps"] < 80, got  # f's and u's plans and d's chroma (was 141 MB)
+    assert got["peak"] - got["before"] <= TILES_BUDGET_MB, got
 
 
 def test_the_release_waits_until_no_job_has_run_for_the_idle_time() -> None:

@@ -58,8 +58,18 @@ class Levelling(BaseModel):
 
     pitch_deg: float = 0.0
     roll_deg: float = 0.0
-    source: Literal["sidecar", "gpano", "stitch", "manual", "none"] = Field(
-        "none", description="manual: an operator set it (panodock review fix)."
+    source: Literal["sidecar", "gpano", "stitch", "image", "manual", "none"] = Field(
+        "none",
+        description="manual: an operator set it (panodock review fix); image: no pose was "
+        "known, so the up direction was found from the scene's vertical lines.",
+    )
+    confidence: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        exclude_if=lambda v: v is None,
+        description="source image: how sure the estimate from the lines was, 0..1 (absent "
+        "for the other sources).",
     )
 
 
@@ -95,7 +105,9 @@ class Check(BaseModel):
     """One measurement of a scene version against its limit (see ``SceneManifest.checks``).
 
     ``verdict`` is what review acts on: ``ok`` passes, ``warn`` holds the scene for a
-    person under the default review policy, ``fail`` is never published. ``value`` and
+    person under the default review policy, ``review`` holds it for a person whatever the
+    policy (e.g. a lens that could not be fitted: only an approval publishes it), ``fail``
+    is never published. ``value`` and
     ``limit`` are in the units the message names (degrees, pixels, a fraction, a count);
     either is None for a check that is a statement rather than a measurement.
     """
@@ -103,7 +115,7 @@ class Check(BaseModel):
     name: str = Field(description="Stable identifier, e.g. 'coverage', 'level', 'privacy'.")
     value: float | str | None = None
     limit: float | str | None = None
-    verdict: Literal["ok", "warn", "fail"]
+    verdict: Literal["ok", "warn", "review", "fail"]
     message: str = Field(description="One sentence a technician understands.")
 
 

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 from datetime import date as date_type
 from datetime import datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
 from config.names import KeyPart, Slug
 from workers.contract.keys import floor_ref
@@ -165,21 +165,39 @@ class Verification(_Model):
     recorded_at: datetime
 
 
+class FrameGeometry(_Model):
+    """The frame a fitted lens was approved on: its size and the image circles found in it."""
+
+    width: int = Field(gt=0, le=100_000, description="px")
+    height: int = Field(gt=0, le=100_000, description="px")
+    circles: list[tuple[FiniteFloat, FiniteFloat, FiniteFloat]] = Field(
+        min_length=2, max_length=2,
+        description="(x, y, radius) px of each lens's image circle, in lens order.",
+    )  # fmt: skip
+
+
 class CameraLens(_Model):
     """A camera's lens as a person approved it, so its next frames go straight through.
 
     The camera is matched by make, model and serial (None matches a frame that carries none:
     all three None is the site's default camera, a frame without EXIF). ``profile`` names a
-    shipped lens profile (``config/lenses.toml``, or ``generic``); ``fit`` is room for a
-    lens model fitted to this very camera (its parameters), recorded the same way.
+    shipped lens profile (``config/lenses.toml``, or ``generic``). Or ``fit`` is a lens model
+    fitted to this very camera and approved, with the ``frame`` geometry it applies to: a
+    frame of the camera matches it when it has the same size and its circles are found where
+    the approved frame's were (:mod:`workers.sites.cameras`).
     """
 
     make: str | None = None
     model: str | None = None
     serial: str | None = None
     profile: str | None = Field(None, description="Lens profile name; None with a fit.")
-    fit: dict[str, float | list[float]] | None = Field(
-        None, description="Parameters of a lens model fitted to this camera."
+    fit: dict[str, Any] | None = Field(
+        None,
+        description="A lens model fitted to this camera: the lens record of "
+        "stitching.lens.profile_record (name, frame_size, two lenses), validated on use.",
+    )
+    frame: FrameGeometry | None = Field(
+        None, description="With a fit: the frame size and image circles it is matched by."
     )
     approved_by: str = Field(min_length=1, max_length=200)
     approved_at: datetime

@@ -9,7 +9,8 @@ for the command line).
   conditional ``current.json`` swap (never back in time), then the scene's tour entry,
   then ``published`` in the ledger and the ``scene.published`` webhook. A dual-fisheye
   scene whose lens check warned teaches the site that camera's lens
-  (:mod:`workers.sites.cameras`).
+  (:mod:`workers.sites.cameras`): a lens fitted from the frame is remembered as the
+  camera's fit when the fit converged, never when it was refused.
 - :func:`reject` fails the capture with the reason (``capture.failed``); the version is
   left to gc.
 - :func:`fix` queues the capture again with overrides (levelling, heading, lens, regions
@@ -38,7 +39,7 @@ from workers.pipeline import review
 from workers.pipeline.stages.publish import swap_pointer, update_tour
 from workers.pipeline.stages.review import LENS_CHECK
 from workers.queue.actors import App
-from workers.sites.cameras import GENERIC_LENS, remember_lens
+from workers.sites.cameras import GENERIC_LENS, camera_name, fit_frame, remember_fit, remember_lens
 from workers.state.ledger import Approval, Capture, Overrides, State
 from workers.store.base import ObjectStore
 
@@ -119,16 +120,48 @@ def _learn_lens(
     app: App, store: ObjectStore, capture: Capture, hold: review.Hold,
     manifest: SceneManifest, by: str,
 ) -> None:  # fmt: skip
-    """Remember the approved lens of the camera when its lens check warned or was fixed."""
+    """Remember the approved lens of the camera when its lens check warned or was fixed.
+
+    A lens fitted to the frame is remembered as the camera's fit when the fit converged; a
+    refused fit teaches nothing (unless an operator named the lens: ``fix --lens``).
+    """
+    details = manifest.stitch or {}
+    if capture.overrides.lens is None and "lens_fit" in details:
+        _learn_fit(app, store, capture, hold, details, by)
+        return
     warned = any(c.name == LENS_CHECK and c.verdict == "warn" for c in hold.checks)
     if not (warned or capture.overrides.lens):
         return
-    used = str((manifest.stitch or {}).get("profile", ""))
+    used = str(details.get("profile", ""))
     profiles = parse_profiles(LENSES_TOML.read_text(encoding="utf-8"))
     profile = capture.overrides.lens or (used if used in profiles else GENERIC_LENS)
     remember_lens(store, capture.site, make=hold.make, model=hold.model, profile=profile,
                   by=by, capture_id=capture.id)  # fmt: skip
     app.ledger.note(capture.id, f"lens {profile} remembered for this camera of "
+                    f"{capture.site}", by=by)  # fmt: skip
+
+
+def _learn_fit(
+    app: App, store: ObjectStore, capture: Capture, hold: review.Hold,
+    details: dict[str, Any], by: str,
+) -> None:  # fmt: skip
+    """Remember a converged lens fit for the camera, keyed by its frame (size and circles)."""
+    fit = details.get("lens_fit")
+    record = fit.get("profile") if isinstance(fit, dict) else None
+    if not (isinstance(fit, dict) and fit.get("converged") is True and isinstance(record, dict)):
+        app.ledger.note(capture.id, "the lens fit did not converge: nothing remembered for "
+                        "this camera", by=by)  # fmt: skip
+        return
+    try:
+        frame = fit_frame(record, details.get("circles"))
+        remembered = remember_fit(
+            store, capture.site, make=hold.make, model=hold.model, fit=record, frame=frame,
+            by=by, capture_id=capture.id,
+        )  # fmt: skip
+    except ValueError as exc:  # a malformed record: the approval stands, nothing is learnt
+        app.ledger.note(capture.id, f"the lens fit was not remembered: {exc}", by=by)
+        return
+    app.ledger.note(capture.id, f"lens fit remembered for {camera_name(remembered)} of "
                     f"{capture.site}", by=by)  # fmt: skip
 
 

@@ -29,6 +29,7 @@ from workers.contract.scene import (
     Privacy,
     SceneManifest,
 )
+from workers.contract.site import CameraLens
 from workers.contract.tour import Placement
 from workers.pipeline.render import RenderedPreviews, RenderedTiles
 from workers.state.ledger import Capture, RawFile
@@ -114,6 +115,8 @@ class Job:
     #: Lens profile an operator fixed or the site remembers for this camera, and who said so.
     lens: str | None = None
     lens_note: str | None = None
+    #: Lens fits the site approved for this camera; the source stage matches the frame to one.
+    lens_fits: list[CameraLens] = field(default_factory=list)
     #: Why this version waits for a person (workers.pipeline.review); None: it goes live.
     review: str | None = None
     live: bool = False  # current.json points at this version after the swap

@@ -117,14 +117,17 @@ def render_tiles(
     """
     smallest: dict[str, np.ndarray] = {}
     with _uploads(store, threads) as uploader:
-        for face in FACES:
-            face_img = projector.publish_face(equirect, face, layout.face_size, rotation=rotation)
+        # One face at a time (the projector holds one face group's maps): a face and its
+        # levels are dropped once their tiles are encoded.
+        faces = projector.publish_faces(equirect, layout.face_size, rotation=rotation)
+        for face, face_img in faces:
             for level, img in face_levels(face_img, layout):
                 for y, x, tile in cut_tiles(img, layout.tile_size):
                     uploader.submit(keys.tile(level.z, face, y, x), tile, quality)
                 if level.z == 1:
-                    smallest[face] = img
-        uploader.finish()
+                    smallest[face] = img.copy()  # not a view keeping a larger level alive
+            del face_img, img, tile
+            uploader.finish()  # this face's levels go before the next face is rendered
     levels = [TileLevel(z=lv.z, size=lv.size, tiles=lv.tiles) for lv in layout.levels]
     tileset = TileSet(
         tile_size=layout.tile_size,

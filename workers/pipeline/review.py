@@ -6,7 +6,9 @@ The decision is :func:`decide`, pure: a version's checks (``scene.json`` ``check
 - ``fail`` when any check failed (e.g. the privacy search did not cover the sphere): never
   published, whatever the policy or an approval; the capture fails with the check's message;
 - ``publish`` when a person approved this very version, when the policy is ``never``, or
-  when it is ``on_warning`` (the default) and no check warned;
+  when it is ``on_warning`` (the default) and no check warned; a check whose verdict is
+  ``review`` (e.g. a lens that could not be fitted) holds the version under every policy,
+  ``never`` included, until a person approves it;
 - ``hold`` otherwise: the version is rendered and stored under its prefix but not live (no
   ``current.json`` swap, no tour entry); the capture's state is ``review`` with the
   warnings as its reason.
@@ -57,6 +59,9 @@ def decide(checks: Sequence[Check], policy: ReviewPolicy, *, approved: bool = Fa
     warned = [c for c in checks if c.verdict == "warn"]
     if approved:
         return Verdict("publish", "approved by a person")
+    must = [c for c in checks if c.verdict == "review"]
+    if must:
+        return Verdict("hold", "; ".join(f"{c.name}: {c.message}" for c in [*must, *warned]))
     if policy == "always":
         why = "; ".join(f"{c.name}: {c.message}" for c in warned) or "no check warned"
         return Verdict("hold", f"every scene of this site is reviewed ({why})")

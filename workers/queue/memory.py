@@ -1,7 +1,8 @@
 """Memory a worker gives back: after every job, and all its caches once it is idle.
 
-A warm worker keeps remap maps (cube faces, detector views, dual-fisheye maps: about
-150 MB for an 8K scene) so that the next scene of the same size skips building them, and
+A warm worker keeps remap maps (cube faces: 66 MB for an 8K scene, :mod:`tiling.mirror`;
+detector views, dual-fisheye maps) so that the next scene of the same size skips building
+them, and
 glibc keeps the pages of freed temporaries in its heap. Both are right during a campus
 day's stream of captures and wrong for a host that then sits idle holding its last job's
 peak. So:
@@ -12,8 +13,9 @@ peak. So:
   :class:`IdleRelease` calls ``release`` (the pipeline drops its caches), collects garbage
   and trims again. The next job rebuilds what it needs.
 
-Measured on the 8K sample (tests/workers/test_worker_memory.py): a worker that held
-~400 MB after the job returns to ~220 MB idle, the size of the loaded code and model.
+Measured on the 8K sample with blurring (tests/workers/test_worker_memory.py, which
+asserts issue 16's 300 MB): a worker that held ~310 MB after the job returns to 241-257 MB
+idle, about the size of the loaded code, libraries and face model.
 """
 
 from __future__ import annotations

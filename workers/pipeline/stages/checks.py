@@ -9,14 +9,17 @@ a source that covers less than the whole sphere becomes ``partial``.
 =========  =====================================================  ==========================
 check      what                                                   warns (fails) when
 =========  =====================================================  ==========================
-lens       where the dual-fisheye lens model came from: a profile  the generic model was used
-           by EXIF model or sidecar device, one an operator or
-           the site chose; multi-shot: the fitted focal length
+lens       where the dual-fisheye lens model came from: a profile  the generic model was used,
+           by EXIF model or sidecar device, one an operator or     or the lens was fitted
+           the site chose, or fitted from the frame; multi-shot:   from the frame (converged
+           the fitted focal length                                 or not: held for review)
 seam       dual-fisheye: residual seam shift after refinement,     above SEAM_LIMIT_PX per
            px of the source                                        1920 px of frame width
-exposure   exposure step the stitcher corrected across the seams   dual-fisheye: above
-           (dual-fisheye: between the lenses; multi-shot: the      EXPOSURE_LIMIT_EV
-           spread of the frames' gains, recorded), EV
+exposure   dual-fisheye: brightness step the lenses still show     dual-fisheye: above
+           across the seam after vignetting and gains, percent     SEAM_STEP_LIMIT_PCT by 2
+           (older results: the EV between the lenses);             standard errors, or the
+           multi-shot: the spread of the frames' gains, EV         lenses' EVs differ by
+                                                                   EXPOSURE_LIMIT_EV
 frames     multi-shot: frames placed / unplaced                    a frame was not placed
 coverage   covered share of the sphere and its yaw/pitch extents   (fails: nothing covered)
 level      residual horizon tilt after levelling, from vertical    confident and above
@@ -26,8 +29,9 @@ privacy    views and rolls the face search covered, faces found    (fails: the s
 =========  =====================================================  ==========================
 
 Each check is one function of the job (``CHECKS``), so its cost can be measured alone;
-on an 8K scene coverage costs about 60-90 ms and level about 170 ms, the others well
-under a millisecond (they read what the stitcher reported).
+on an 8K scene coverage costs about 60-90 ms; level a few ms, as it reuses the lines the
+orientation found (about 0.1 s when it finds them itself); the others well under a
+millisecond (they read what the stitcher reported).
 """
 
 from __future__ import annotations
@@ -43,10 +47,13 @@ from stitching.level import estimate_level
 from stitching.sphere import pose_rotation
 from workers.contract.scene import Check, Coverage
 from workers.pipeline.job import Job
+from workers.pipeline.orientation import structure_of
 from workers.pipeline.stage import Context
 
 SEAM_LIMIT_PX = 4.0  # per 1920 px of frame width: 0.75 deg at the rim of a 195 deg lens
 EXPOSURE_LIMIT_EV = 1.0
+#: Dual-fisheye: brightness step left across the seam, percent (issue 17's acceptance).
+SEAM_STEP_LIMIT_PCT = 2.0
 LEVEL_LIMIT_DEG = 2.0
 #: An estimate at least this confident is a verdict; below it is recorded only.
 LEVEL_CONFIDENCE = 0.5
@@ -80,6 +87,10 @@ def lens_check(job: Job) -> Check | None:
         )  # fmt: skip
     if source.kind != "dual_fisheye":
         return None
+    if job.lens_note is not None and job.capture.overrides.lens is None:
+        # A lens the site remembers for this camera (a profile or an approved fit).
+        return Check(name="lens", value="remembered", limit="profile", verdict="ok",
+                     message=job.lens_note)  # fmt: skip
     profile = str(details.get("profile", ""))
     meta = job.need_meta()
     if job.lens is not None and job.capture.overrides.lens is not None:
@@ -91,10 +102,13 @@ def lens_check(job: Job) -> Check | None:
     else:
         device = job.sidecar.device if job.sidecar else None
         how = f"for the sidecar's device {device!r}"
+    camera = " ".join(p for p in (meta.make, meta.model) if p) or (
+        job.sidecar.device if job.sidecar and job.sidecar.device else "an unknown camera"
+    )
+    fit = details.get("lens_fit")
+    if profile == "fitted" and isinstance(fit, dict):
+        return _fitted_lens_check(fit, camera)
     if profile.startswith("generic"):
-        camera = " ".join(p for p in (meta.make, meta.model) if p) or (
-            job.sidecar.device if job.sidecar and job.sidecar.device else "an unknown camera"
-        )
         return Check(
             name="lens", value="generic", limit="profile", verdict="warn",
             message=(
@@ -104,6 +118,36 @@ def lens_check(job: Job) -> Check | None:
         )  # fmt: skip
     return Check(name="lens", value="profile", limit="profile", verdict="ok",
                  message=f"lens profile {profile} {how}")  # fmt: skip
+
+
+def _fitted_lens_check(fit: dict[str, object], camera: str) -> Check:
+    """A lens fitted from the frame: held for review (a failed fit under every policy)."""
+    fovs = fit.get("fov_deg")
+    fov = (
+        sorted({f"{v:g}°" for v in fovs if isinstance(v, int | float)})
+        if isinstance(fovs, list)
+        else []
+    )
+    figures = (
+        f"{fit.get('projection')} {'/'.join(fov)}, "
+        f"seam {fit.get('seam_shift_generic_px')} -> {fit.get('seam_shift_px')} px"
+    )
+    if not fit.get("converged"):
+        return Check(
+            name="lens", value="unfitted", limit="profile", verdict="review",
+            message=(
+                f"no lens profile for {camera}, and the lens could not be fitted from the "
+                f"frame: {fit.get('reason')}; do not publish it as it is: give the capture a "
+                "lens profile (panodock review fix --lens)"
+            ),
+        )  # fmt: skip
+    return Check(
+        name="lens", value="fitted", limit="profile", verdict="warn",
+        message=(
+            f"no lens profile for {camera}: lens fitted from the frame ({figures}); "
+            "check the seams and the horizon before it is published"
+        ),
+    )  # fmt: skip
 
 
 def seam_check(job: Job) -> Check | None:
@@ -134,14 +178,19 @@ def seam_check(job: Job) -> Check | None:
 
 
 def exposure_check(job: Job) -> Check | None:
-    """The exposure step the stitcher corrected across its seams, in EV."""
+    """The exposure step the stitcher corrected across its seams, in EV; dual-fisheye: the
+    brightness step left across the seam after vignetting and gains, percent."""
     source = job.need_source()
-    gains = (source.details or {}).get("exposure_gains")
+    details = source.details or {}
+    gains = details.get("exposure_gains")
     if not isinstance(gains, list) or not gains:
         return None
     if source.kind == "dual_fisheye" and len(gains) == 2:
         g0, g1 = (np.asarray(g, dtype=np.float64) for g in gains)
         step = float(np.abs(np.log2(np.maximum(g0, 1e-6) / np.maximum(g1, 1e-6))).max())
+        left = details.get("seam_step_pct")
+        if isinstance(left, int | float) and math.isfinite(left):
+            return _seam_step_check(float(left), step, details)
         what = "between the two lenses"
     elif source.kind == "multishot":
         g = np.asarray(gains, dtype=np.float64)
@@ -156,6 +205,33 @@ def exposure_check(job: Job) -> Check | None:
         name="exposure", value=round(step, 2), limit=EXPOSURE_LIMIT_EV, verdict=verdict,
         message=f"exposure differed by {step:.2f} EV {what} and was evened out"
         + ("; look for bands at the seams" if verdict == "warn" else ""),
+    )  # fmt: skip
+
+
+def _seam_step_check(left: float, ev: float, details: dict[str, object]) -> Check:
+    """Dual-fisheye: the brightness step the two lenses still show across the seam."""
+    before = details.get("seam_step_before_pct")
+    shading = details.get("vignetting")
+    how = ""
+    if isinstance(shading, dict):
+        rims = [float(v) for v in shading.get("rim_gain") or [] if isinstance(v, int | float)]
+        where = "fitted from the overlap" if shading.get("source") == "fitted" else "the profile's"
+        if rims:
+            how = f"; vignetting {where}, {100 * min(rims):.0f} % at the rim"
+    # A step is one only when it stands above the limit by twice its standard error (the
+    # spread of the tiles along the seam: parallax and reflections of near things scatter
+    # them, a step from exposure or vignetting does not).
+    sigma = details.get("seam_step_sigma_pct")
+    sigma = float(sigma) if isinstance(sigma, int | float) and math.isfinite(sigma) else 0.0
+    stepped = left - 2.0 * sigma > SEAM_STEP_LIMIT_PCT
+    verdict = "warn" if stepped or ev > EXPOSURE_LIMIT_EV else "ok"
+    return Check(
+        name="exposure", value=round(left, 2), limit=SEAM_STEP_LIMIT_PCT, verdict=verdict,
+        message=(
+            f"the lenses' brightness differs by {left:.1f} ± {sigma:.1f} % across the seam "
+            f"({before} % before correction; exposure differed by {ev:.2f} EV{how})"
+            + ("; look for bands at the seams" if verdict == "warn" else "")
+        ),
     )  # fmt: skip
 
 
@@ -203,29 +279,43 @@ def coverage_check(job: Job) -> Check:
 
 
 def level_check(job: Job) -> Check:
-    """Residual tilt of the horizon after the levelling applied (:mod:`stitching.level`)."""
-    est = estimate_level(job.need_source().equirect, job.rotation)
+    """Residual tilt of the horizon after the levelling applied (:mod:`stitching.level`).
+
+    From the lines the orientation found in the source (:func:`structure_of`, found now if
+    it did not look), so the check costs a few milliseconds; they were found before the
+    privacy stage blurred faces, which moves no wall.
+    """
+    est = estimate_level(job.need_source().equirect, job.rotation, structure=structure_of(job))
+    levelled = job.levelling
+    how = ""
+    if levelled.source == "image":
+        how = (
+            f"levelled from the image's vertical lines (pitch {levelled.pitch_deg:.1f}°, "
+            f"roll {levelled.roll_deg:.1f}°, confidence {levelled.confidence or 0.0:.2f}); "
+        )
     if est.tilt_deg is None:
         return Check(
             name="level", value=None, limit=LEVEL_LIMIT_DEG, verdict="ok",
             message="no vertical lines to measure the horizon by: not measured",
         )  # fmt: skip
-    support = f"{est.lines} vertical lines on {est.faces} sides, confidence {est.confidence:.2f}"
+    support = f"{est.lines} lines on the vertical, confidence {est.confidence:.2f}"
+    if not est.sign_decided:
+        support += ", which end is up not told by the scene"
     if est.confidence < LEVEL_CONFIDENCE:
         return Check(
             name="level", value=est.tilt_deg, limit=LEVEL_LIMIT_DEG, verdict="ok",
-            message=f"horizon perhaps {est.tilt_deg:.1f}° off, too unsure to say ({support})",
+            message=f"{how}horizon perhaps {est.tilt_deg:.1f}° off, too unsure to say ({support})",
         )  # fmt: skip
     if est.tilt_deg <= LEVEL_LIMIT_DEG:
         return Check(
             name="level", value=est.tilt_deg, limit=LEVEL_LIMIT_DEG, verdict="ok",
-            message=f"level within {est.tilt_deg:.1f}° ({support})",
+            message=f"{how}level within {est.tilt_deg:.1f}° ({support})",
         )  # fmt: skip
     pitch, roll = _total_levelling(job, est.pitch_deg, est.roll_deg)
     return Check(
         name="level", value=est.tilt_deg, limit=LEVEL_LIMIT_DEG, verdict="warn",
         message=(
-            f"the horizon is {est.tilt_deg:.1f}° off level ({support}); "
+            f"{how}the horizon is {est.tilt_deg:.1f}° off level ({support}); "
             f"panodock review fix --pitch {pitch:.1f} --roll {roll:.1f} levels it"
         ),
     )  # fmt: skip

@@ -9,6 +9,8 @@ skipped.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
 from pathlib import Path
 from typing import Final
@@ -20,10 +22,12 @@ from ingest.metadata import read_metadata
 from ingest.sidecar import Sidecar, parse_sidecar
 from ingest.sidecar_limits import MAX_SIDECAR_BYTES, sidecar_too_large
 from workers.contract.keys import SceneKeys
+from workers.contract.site import CameraLens
 from workers.pipeline.job import Job
 from workers.pipeline.stage import Context
 from workers.pipeline.version import scene_version
-from workers.sites.cameras import lens_for, note
+from workers.sites.cameras import note, remembered_fits, remembered_lens
+from workers.sites.registry import load_site
 from workers.sites.tour_update import locate_scene
 from workers.state.ledger import Capture, RawFile
 
@@ -55,18 +59,30 @@ class Metadata:
         job.meta = read_metadata(job.first)
         job.placement = locate_scene(ctx.store, capture.site, sidecar, job.meta)
         job.policy = ctx.settings.blur_policy(capture.site)
-        remembered = lens_for(ctx.store, capture.site, job.meta.make, _model(job))
+        registry = load_site(ctx.store, capture.site)
+        remembered = remembered_lens(registry, job.meta.make, _model(job))
         job.lens = capture.overrides.lens or (remembered.profile if remembered else None)
-        if capture.overrides.lens is None and remembered is not None:
-            job.lens_note = note(remembered)
+        if capture.overrides.lens is None:
+            job.lens_note = note(remembered) if remembered is not None else None
+            # Approved fits are matched to the frame once it is decoded (source stage).
+            job.lens_fits = remembered_fits(registry, job.meta.make, _model(job))
         version = scene_version(
             capture, sidecar, settings=ctx.settings, inputs=ctx.inputs,
-            lens=remembered.profile if remembered else None,
+            lens=_lens_key(remembered, job.lens_fits),
         )  # fmt: skip
         job.keys = SceneKeys(capture.site, capture.scene, version)
         job.complete = ctx.store.exists(job.keys.manifest)
         if job.complete:
             ctx.ledger.note(capture.id, f"version {version} was complete already")
+
+
+def _lens_key(remembered: CameraLens | None, fits: list[CameraLens]) -> str | None:
+    """What the version hash takes of the remembered lens: its profile, and the fits' digest."""
+    key = remembered.profile if remembered else None
+    if fits:
+        blob = json.dumps([[f.fit, f.frame and f.frame.model_dump()] for f in fits], sort_keys=True)
+        key = f"{key or ''} fits {hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+    return key
 
 
 def _model(job: Job) -> str | None:

@@ -4,8 +4,9 @@ Every published pixel comes from the array this stage blurs in place, so a failu
 fails the capture unpublished. The stage runs when the capture's site requires blurring
 (``Settings.blur_policy``); with the policy off the source is published as it is.
 
-Faces are searched for in every view turned four ways (:mod:`stitching.privacy.search`),
-so a capture that was not levelled is searched as well as a level one. What was searched
+Faces are searched for in the scene as it will be published (levelled), in every view
+turned four ways (:mod:`stitching.privacy.search`), so a capture that could not be levelled
+is searched as well as a level one. What was searched
 goes into ``scene.json`` (``privacy.views``, ``rolls_deg``, ``complete``); a search that
 could not cover the whole sphere is recorded as incomplete, and the review gate that follows
 (:class:`workers.pipeline.stages.review.Gate`) fails the capture before anything is drawn.
@@ -49,7 +50,13 @@ class Blur:
         if job.rotation is not None:  # manual regions are given in the levelled scene
             manual = [rotate_region(r, job.rotation) for r in manual]
         equirect = job.need_source().equirect
-        result = blur_faces(equirect, detector, extra_regions=manual, out=equirect)
+        try:
+            result = blur_faces(equirect, detector, extra_regions=manual, out=equirect,
+                                rotation=job.rotation)  # fmt: skip
+        finally:
+            # The detector's arena (about 60 MB at 8K) would otherwise be held through
+            # the tile stage, where the job peaks; growing it again costs no measurable CPU.
+            detector.release_memory()
         job.faces = [r for r in result.regions if r.source == "detector"]  # for review
         job.privacy = Privacy(
             blurred=True,

@@ -46,12 +46,13 @@ from stitching.kinds import (
 from stitching.lens import LensProfile, generic_profile
 from stitching.multishot import stitch_frames
 from workers.contract.scene import Brackets
+from workers.contract.site import CameraLens
 from workers.pipeline import checkpoint
 from workers.pipeline.job import Job, Source
 from workers.pipeline.orientation import orient
 from workers.pipeline.stage import Context
 from workers.pipeline.stages.metadata import checked
-from workers.sites.cameras import GENERIC_LENS
+from workers.sites.cameras import GENERIC_LENS, fit_for_frame, memory_details, note
 
 
 class Resume:
@@ -134,12 +135,15 @@ def _stitched(job: Job, ctx: Context) -> Source:
     chosen = _chosen_profile(job, profiles)  # an operator's fix or the site's memory
     if job.frames:  # one frame with both circles, decoded by the Kind stage
         frame = job.frames[0]
-        return Source.stitched(
-            stitch_dual_fisheye(
-                frame.image, make=meta.make, model=model, name=frame.name,
-                profiles=profiles, profile=chosen, remapper=ctx.fisheye,
-            )
+        fit = _remembered_fit(job, frame)  # a fit the site approved for this camera's frames
+        result = stitch_dual_fisheye(
+            frame.image, make=meta.make, model=model, name=frame.name,
+            profiles=profiles, profile=fit[1] if fit else chosen, remapper=ctx.fisheye,
         )  # fmt: skip
+        if fit is not None:
+            remembered = {"remembered_fit": memory_details(fit[0])}
+            result = replace(result, details={**result.details, **remembered})
+        return Source.stitched(result)
     first = job.images[0]
     frames = [Frame(name=first.name, image=decode_image(job.first, name=first.name))]
     for file in job.images[1:]:
@@ -164,6 +168,7 @@ def _stitched(job: Job, ctx: Context) -> Source:
             poses=rig.poses() if rig else None,
             brackets=rig.brackets if rig else 1,
             allow_incomplete=ctx.settings.allow_incomplete,
+            fixed_exposure=rig is not None,
         )
     )
 
@@ -180,6 +185,20 @@ def _chosen_profile(job: Job, profiles: Mapping[str, LensProfile]) -> LensProfil
             f"{', '.join(sorted(profiles))}, {GENERIC_LENS})"
         )
     return profiles[job.lens]
+
+
+def _remembered_fit(job: Job, frame: Frame) -> tuple[CameraLens, LensProfile] | None:
+    """The approved fit ``frame`` matches (:mod:`workers.sites.cameras`); CaptureError if broken."""
+    try:
+        found = fit_for_frame(job.lens_fits, frame.image) if job.lens_fits else None
+    except ValueError as exc:
+        raise CaptureError(
+            f"{frame.name}: {exc}; approve a new fit, or name the lens "
+            "(panodock review fix --lens NAME)"
+        ) from exc
+    if found is not None:
+        job.lens_note = note(found[0])
+    return found
 
 
 def _validated(job: Job, ctx: Context) -> Source:
