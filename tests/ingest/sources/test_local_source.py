@@ -21,6 +21,8 @@ def test_a_closed_file_is_delivered_with_the_sources_site(tmp_path: Path, intake
     try:
         (tmp_path / "in" / "pano.jpg").write_bytes(b"pano")
         wait_for(lambda: intake.queued, timeout=10, what="the capture queued")
+        # The watcher counts a delivery after the intake returns: wait for the count too.
+        wait_for(lambda: source.health().files_imported == 1, timeout=10, what="the count")
         health = source.health()
     finally:
         source.stop()
