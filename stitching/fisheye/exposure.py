@@ -59,8 +59,8 @@ def compensate(
         out = img.astype(np.float32)
         out *= vignetting[:, :, None]
         if gains is not None:
-            out[:, split:] *= _gamma_gain(gains[0]).astype(np.float32)
-            out[:, :split] *= _gamma_gain(gains[1]).astype(np.float32)
+            out[:, split:] *= gamma_gain(gains[0]).astype(np.float32)
+            out[:, :split] *= gamma_gain(gains[1]).astype(np.float32)
         return np.clip(out + 0.5, 0, 255).astype(np.uint8)
     if gains is None:
         return img
@@ -68,11 +68,11 @@ def compensate(
     # lookup table or cv2.multiply, at a third of their time.
     out = np.empty_like(img)
     for half, gain in ((np.s_[:, split:], gains[0]), (np.s_[:, :split], gains[1])):
-        cv2.transform(img[half], np.diag(_gamma_gain(gain)).astype(np.float32), dst=out[half])
+        cv2.transform(img[half], np.diag(gamma_gain(gain)).astype(np.float32), dst=out[half])
     return out
 
 
-def _gamma_gain(gain: np.ndarray) -> np.ndarray:
+def gamma_gain(gain: np.ndarray) -> np.ndarray:
     """The 8-bit (gamma 2.2) factor of a linear-light gain, per channel."""
     return np.asarray(gain, dtype=np.float64) ** (1.0 / _GAMMA)
 

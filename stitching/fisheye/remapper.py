@@ -17,7 +17,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from stitching.fisheye.exposure import _gamma_gain, compensate
+from stitching.fisheye.exposure import compensate, gamma_gain
 from stitching.fisheye.geometry import Geometry
 from stitching.fisheye.maps import MergedMaps, Zone, build_maps, centre_scale
 from stitching.fisheye.prefilter import SHARPEN, Box, sharpen_lenses
@@ -129,7 +129,7 @@ class DualFisheyeRemapper:
         scratch = self._take_scratch(img, boxes)
         try:
             flat = img
-            factors = None if gains is None else (_gamma_gain(gains[0]), _gamma_gain(gains[1]))
+            factors = None if gains is None else (gamma_gain(gains[0]), gamma_gain(gains[1]))
             if maps.vignetting is not None:
                 flat, factors = compensate(img, maps.split, gains, maps.vignetting), None
             src = sharpen_lenses(flat, boxes, factors, k=self.sharpen, out=scratch)
