@@ -19,9 +19,17 @@ from pydantic import SecretStr
 from config.settings import Settings, load_settings
 from tests.support.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedS3
 from workers.service.redis_server import RedisServer, free_port
+from workers.sites.tour_index import close_indexers
 
 DATA = Path(__file__).parent / "data"
 SAMPLE_PANO = DATA / "pannellum_examplepano.jpg"
+
+
+@pytest.fixture(autouse=True)
+def _indexers_closed_after_each_test() -> Iterator[None]:
+    """A test's stores go with it; the publish stage's indexer threads go too."""
+    yield
+    close_indexers()
 
 
 @pytest.fixture(scope="session")

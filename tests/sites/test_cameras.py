@@ -11,6 +11,7 @@ import pytest
 
 from stitching.circles import detect_circles
 from stitching.lens import Lens, LensProfile, profile_record
+from tests.sites.conftest import run_cli
 from workers.contract.site import CameraLens
 from workers.sites.cameras import (
     fit_for_frame,
@@ -156,3 +157,10 @@ def test_the_frame_of_a_fit_prefers_the_detected_circles() -> None:
     assert (own.width, own.height) == (W, H)
     with pytest.raises(ValueError, match="no circle centre"):
         fit_frame({**record, "lenses": [{"fov_deg": 195.0, "projection": "equidistant"}] * 2})
+
+
+def test_site_show_names_each_camera_and_the_frames_its_fit_is_for(store: LocalStore) -> None:
+    _learn(store, make="Acme", model="Cam 1")
+    code, out = run_cli(store, "site", "show", "north")
+    assert code == 0, out
+    assert f"camera Acme Cam 1: lens fitted for {W}x{H} frames, approved by alice" in out

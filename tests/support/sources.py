@@ -60,10 +60,10 @@ class Clock:
         self.now += seconds
 
 
-def mount_tmpfs(point: Path) -> None:
-    """Mount a 16 MB tmpfs at ``point`` (created if missing), e.g. a USB card or a share."""
+def mount_tmpfs(point: Path, size: str = "16m") -> None:
+    """Mount a tmpfs of ``size`` at ``point`` (created if missing), e.g. a USB card or a share."""
     point.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(point)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], check=True)
 
 
 def umount(point: Path, *, lazy: bool = False) -> None:

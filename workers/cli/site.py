@@ -328,7 +328,10 @@ def _show(site_id: str, typed: str, store: ObjectStore, out: TextIO) -> int:
             print(f"  review: {site.review} (panodock review policy)", file=out)
         for camera in site.cameras:
             who = " ".join(p for p in (camera.make, camera.model, camera.serial) if p)
-            print(f"  camera {who or 'default (no EXIF)'}: lens {camera.profile or 'fitted'}, "
+            lens = camera.profile or "fitted"
+            if camera.frame is not None:  # a fit applies to frames of its size and circles
+                lens += f" for {camera.frame.width}x{camera.frame.height} frames"
+            print(f"  camera {who or 'default (no EXIF)'}: lens {lens}, "
                   f"approved by {camera.approved_by}", file=out)  # fmt: skip
     if published:
         tour = Tour.model_validate_json(store.get(tour_key(site_id)))

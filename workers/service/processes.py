@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from dataclasses import asdict
 
 import dramatiq
@@ -52,6 +53,10 @@ log = logging.getLogger(__name__)
 
 #: Threads per worker process for webhook deliveries (network waits, not CPU).
 WEBHOOK_THREADS = 2
+
+#: Beyond the shutdown timeout, for consumers to return prefetched messages (within the
+#: supervisor's margin, :data:`workers.service.supervisor.STOP_MARGIN_SECONDS`).
+CONSUMER_STOP_SECONDS = 2.0
 
 HEALTH_SECONDS = 2.0  # how often the watcher reports its health (and re-checks free space)
 
@@ -94,9 +99,7 @@ def run_worker(settings: Settings, redis_url: str, stop: threading.Event | None 
     app = App(settings, redis_url)
     app.pipeline  # noqa: B018 - load the face model now: a bad one stops the worker at start
     app.broker.emit_after("process_boot")  # starts the TimeLimit watchdog
-    worker = dramatiq.Worker(
-        app.broker, worker_threads=settings.worker_threads, queues={QUEUE}
-    )
+    worker = dramatiq.Worker(app.broker, worker_threads=settings.worker_threads, queues={QUEUE})
     # Prefetch only what the threads can run: a job waiting in one worker's memory is a job
     # another idle worker cannot take, and one more to redeliver if this worker dies.
     worker.queue_prefetch = settings.worker_threads
@@ -113,11 +116,43 @@ def run_worker(settings: Settings, redis_url: str, stop: threading.Event | None 
     try:
         stop.wait()
     finally:
-        worker.stop(timeout=int(settings.shutdown_timeout_seconds * 1000))
-        deliveries.stop(timeout=int(settings.shutdown_timeout_seconds * 1000))
+        abandoned = _stop_pools((worker, deliveries), settings.shutdown_timeout_seconds)
         presence.stop()
         app.broker.close()
         log.info("worker %d stopped", os.getpid())
+        if abandoned:
+            # A job past the timeout is not acknowledged: the heartbeat stops with this
+            # process and another worker redelivers it. Leaving through the interpreter's
+            # exit would wait on (or abort inside) the native code that job is running.
+            log.warning(
+                "worker %d left %d job(s) running at shutdown; they will be redelivered",
+                os.getpid(),
+                abandoned,
+            )
+            logging.shutdown()
+            os._exit(0)
+
+
+def _stop_pools(pools: tuple[dramatiq.Worker, ...], timeout_seconds: float) -> int:
+    """Stop dramatiq workers side by side within one timeout; the jobs still running after it.
+
+    ``Worker.stop`` waits the whole timeout for its job threads and then again for its
+    consumers, so pools stopped one after the other would take a multiple of it. The
+    consumers get ``CONSUMER_STOP_SECONDS`` beyond the jobs' timeout to hand prefetched
+    messages back (they wake once a second).
+    """
+    deadline = time.monotonic() + timeout_seconds + CONSUMER_STOP_SECONDS
+    stoppers = [
+        threading.Thread(
+            target=pool.stop, kwargs={"timeout": int(timeout_seconds * 1000)}, daemon=True
+        )
+        for pool in pools
+    ]
+    for stopper in stoppers:
+        stopper.start()
+    for stopper in stoppers:
+        stopper.join(max(0.0, deadline - time.monotonic()))
+    return sum(thread.is_alive() for pool in pools for thread in pool.workers)
 
 
 def run_watcher(settings: Settings, redis_url: str, stop: threading.Event | None = None) -> None:

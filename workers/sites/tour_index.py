@@ -328,7 +328,22 @@ def indexer_for(store: ObjectStore, *, debounce_seconds: float) -> TourIndexer:
         found = _INDEXERS.get(id(store))
         if found is None or found[0] is not store:
             indexer = TourIndexer(store, debounce_seconds=debounce_seconds)
-            atexit.register(indexer.close)
             _INDEXERS[id(store)] = (store, indexer)
             return indexer
         return found[1]
+
+
+def close_indexers() -> None:
+    """Close the process's indexers (rebuilding what they left marked) and forget them.
+
+    Run at interpreter exit; a process that runs jobs against one store after another (the
+    tests) runs it when it is done with a store, so no indexer thread outlives its store.
+    """
+    with _INDEXERS_LOCK:
+        indexers = [indexer for _, indexer in _INDEXERS.values()]
+        _INDEXERS.clear()
+    for indexer in indexers:
+        indexer.close()
+
+
+atexit.register(close_indexers)
