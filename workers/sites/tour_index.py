@@ -278,7 +278,8 @@ class TourIndexer:
             self._wake.clear()
             if self._stop.is_set():
                 return
-            time.sleep(self.debounce_seconds)  # let the scenes of this round come in
+            if self._stop.wait(self.debounce_seconds):  # let the scenes of this round come in
+                return  # close() flushes
             if time.monotonic() - self._last_sweep >= self.sweep_after_seconds:
                 self._last_sweep = time.monotonic()
                 try:
