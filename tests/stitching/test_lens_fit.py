@@ -12,7 +12,8 @@ from config.errors import CaptureError
 from stitching.circles import Circle, detect_circles
 from stitching.equirect import rotate_equirect
 from stitching.fisheye import DualFisheyeRemapper
-from stitching.fisheye.fit import MAX_SHIFT_PX, LensFits, fit_lens, pose_angles
+from stitching.fisheye.fit import MAX_SHIFT_PX, LensFits, pose_angles
+from stitching.frames import StitchResult
 from stitching.lens import profile_from_record
 from stitching.sphere import pose_rotation
 from stitching.upright import estimate_up
@@ -36,10 +37,20 @@ def _stitch(frame: np.ndarray, fits: LensFits, remapper: DualFisheyeRemapper | N
     )  # fmt: skip
 
 
-def test_the_lens_is_fitted_from_the_frame(unknown: UnknownLensCase) -> None:
-    result = _stitch(unknown.frame, LensFits())
+@pytest.fixture(scope="module")
+def first(unknown: UnknownLensCase) -> tuple[LensFits, DualFisheyeRemapper, StitchResult]:
+    """A camera's first frame stitched without a profile (one fit, shared by the tests)."""
+    fits, remapper = LensFits(), DualFisheyeRemapper()
+    return fits, remapper, _stitch(unknown.frame, fits, remapper)
+
+
+def test_the_lens_is_fitted_from_the_frame(
+    unknown: UnknownLensCase, first: tuple[LensFits, DualFisheyeRemapper, StitchResult]
+) -> None:
+    result = first[2]
     fit = result.details["lens_fit"]
     assert result.details["profile"] == "fitted" and fit["converged"], fit
+    assert not fit["reused"]
     truth = unknown.profile.lenses[0]
     assert fit["projection"] == truth.projection
     assert abs(fit["fov_deg"][0] - truth.fov_deg) < 1.5, (fit["fov_deg"], truth.fov_deg)
@@ -55,14 +66,14 @@ def test_the_lens_is_fitted_from_the_frame(unknown: UnknownLensCase) -> None:
     assert s.tilt_deg <= 0.5, s
 
 
-def test_a_camera_s_later_frames_reuse_the_fit(unknown: UnknownLensCase) -> None:
-    fits, remapper = LensFits(), DualFisheyeRemapper()
-    first = _stitch(unknown.frame, fits, remapper)
+def test_a_camera_s_later_frames_reuse_the_fit(
+    unknown: UnknownLensCase, first: tuple[LensFits, DualFisheyeRemapper, StitchResult]
+) -> None:
+    fits, remapper, _ = first
     # The same camera's next frame: re-encoded, so its circles come out a little different.
     ok, buf = cv2.imencode(".jpg", unknown.frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
     assert ok
     second = _stitch(cv2.imdecode(buf, cv2.IMREAD_COLOR), fits, remapper)
-    assert not first.details["lens_fit"]["reused"]
     assert second.details["lens_fit"]["reused"] and second.details["seam_fit_reused"]
     assert second.details["seam_shift_px"] <= 2.0
 
@@ -95,26 +106,22 @@ def _unrelated_pair(pano: np.ndarray, *, masked: bool) -> np.ndarray:
     )
 
 
-def test_two_unrelated_photos_are_refused_with_a_reason(pano: np.ndarray) -> None:
+def test_two_unrelated_photos_are_refused_with_a_reason_and_not_kept(pano: np.ndarray) -> None:
     frame = _unrelated_pair(pano, masked=True)
     circles = detect_circles(frame)
     assert circles is not None  # they pass for fisheye circles ...
-    fit = fit_lens(frame, circles)
+    fits = LensFits()
+    fit, reused = fits.fit(frame, circles)
+    assert not reused
     assert not fit.converged and "do not show the same scene" in fit.reason, fit.summary()
-    # ... and the stitch says so: rendered for a person to look at, never quietly fine.
-    result = _stitch(frame, LensFits())
+    # ... and the stitch says so: rendered for a person to look at, never quietly fine. It
+    # fits again: a fit that did not converge is not kept for the camera's next frame.
+    result = _stitch(frame, fits)
     details = result.details["lens_fit"]
     assert result.details["profile"] == "fitted" and details["converged"] is False
+    assert details["reused"] is False
     assert details["reason"] == fit.reason
     assert any("could not be fitted from the frame" in w for w in result.warnings)
-
-
-def test_a_fit_that_did_not_converge_is_not_kept(pano: np.ndarray) -> None:
-    frame = _unrelated_pair(pano, masked=True)
-    fits = LensFits()
-    _, reused = fits.fit(frame, detect_circles(frame))  # type: ignore[arg-type]
-    _, again = fits.fit(frame, detect_circles(frame))  # type: ignore[arg-type]
-    assert not reused and not again
 
 
 def test_unrelated_photos_without_circles_fail_naming_the_frame(pano: np.ndarray) -> None:
